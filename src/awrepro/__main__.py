@@ -1,0 +1,5 @@
+import sys
+
+from awrepro.cli import main
+
+sys.exit(main())

@@ -1,0 +1,66 @@
+"""The cache folder: where mirrors, checkouts, environments, logs and results live.
+
+    <cache>/repos/      one bare mirror per repository URL
+    <cache>/checkouts/  one checkout per (repository, commit)
+    <cache>/archives/   downloaded archives and their unpacked trees, by sha256
+    <cache>/envs/       one environment per hash of its spec
+    <cache>/logs/       one folder per run, one log per entry and stage
+    <cache>/results.db  SQLite history of every check
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from awrepro.constants import ENV_CACHE_DIR
+
+
+def resolve_root(explicit: Path | None, environ: Mapping[str, str]) -> Path:
+    """``--cache-dir``, else ``$AWREPRO_CACHE_DIR``, else the platform's user cache folder."""
+    if explicit is not None:
+        return explicit.expanduser().absolute()
+    if environ.get(ENV_CACHE_DIR):
+        return Path(environ[ENV_CACHE_DIR]).expanduser().absolute()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("awrepro", appauthor=False))
+
+
+class Cache:
+    """Paths inside one cache folder. Pass it around; never keep paths in globals."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @classmethod
+    def open(cls, explicit: Path | None, environ: Mapping[str, str] = os.environ) -> Cache:
+        return cls(resolve_root(explicit, environ))
+
+    @property
+    def repos(self) -> Path:
+        return self.root / "repos"
+
+    @property
+    def checkouts(self) -> Path:
+        return self.root / "checkouts"
+
+    @property
+    def archives(self) -> Path:
+        return self.root / "archives"
+
+    @property
+    def envs(self) -> Path:
+        return self.root / "envs"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def results_db(self) -> Path:
+        return self.root / "results.db"
+
+    def __repr__(self) -> str:
+        return f"<Cache {self.root}>"

@@ -1,0 +1,42 @@
+"""``awrepro list``: the registry, one row per implementation, with the last known status."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from awrepro import console, describe, history, report
+from awrepro.cache import Cache
+from awrepro.registry import Entry, LoadedRegistry
+
+
+def run(
+    registry: LoadedRegistry,
+    cache_dir: Path | None,
+    *,
+    section: str | None,
+    tags: list[str],
+    has_code: bool | None,
+    as_json: bool,
+) -> int:
+    entries = [e for e in registry.entries() if _wanted(e, section, tags, has_code)]
+    records = history.latest(Cache.open(cache_dir).results_db)
+    if as_json:
+        papers = dict.fromkeys(e.paper_id for e in entries)
+        data = [
+            describe.paper_data(pid, registry.papers[pid], [e for e in entries if e.paper_id == pid], records)
+            for pid in papers
+        ]
+        console.print_plain(json.dumps(data, indent=2, ensure_ascii=False))
+        return 0
+    report.print_registry_table(entries, records)
+    return 0
+
+
+def _wanted(entry: Entry, section: str | None, tags: list[str], has_code: bool | None) -> bool:
+    paper = entry.paper
+    if section is not None and paper.section.casefold() != section.casefold():
+        return False
+    if any(tag not in paper.tags for tag in tags):
+        return False
+    return has_code is None or has_code == (entry.impl is not None)

@@ -1,0 +1,80 @@
+"""Registry entries as plain data: the stable JSON shapes of ``list --json`` and ``show --json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from awrepro.history import Record
+from awrepro.registry import Code, Entry, Implementation, Paper
+
+
+def short_title(title: str, limit: int = 48) -> str:
+    """The part before the colon, cut to ``limit`` characters."""
+    head = title.split(":")[0].strip() or title
+    return head if len(head) <= limit else head[: limit - 1].rstrip() + "…"
+
+
+def code_summary(entry: Entry) -> str:
+    return entry.impl.code.short() if entry.impl else "no code"
+
+
+def code_data(code: Code) -> dict[str, Any]:
+    return {
+        "kind": code.kind,
+        "url": code.url,
+        "commit": code.commit,
+        "sha256": code.sha256,
+        "subdir": code.subdir,
+        "sparse": list(code.sparse),
+        "official": code.official,
+        "listed_as": code.listed_as,
+        "submodules": code.submodules,
+    }
+
+
+def status_data(record: Record | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {
+        "status": record.status,
+        "level": record.level,
+        "stage": record.stage,
+        "note": record.note,
+        "at": record.finished_at,
+        "run": record.run_id,
+    }
+
+
+def implementation_data(entry: Entry, record: Record | None, *, full: bool = False) -> dict[str, Any]:
+    impl: Implementation = entry.impl  # type: ignore[assignment]
+    data: dict[str, Any] = {
+        "id": entry.id,
+        "name": entry.name,
+        "primary": entry.primary,
+        "description": impl.description,
+        "code": code_data(impl.code),
+        "last_status": status_data(record),
+    }
+    if full:
+        data["env"] = impl.env.model_dump(mode="json")
+        data["smoke"] = impl.smoke.model_dump(mode="json")
+    return data
+
+
+def paper_data(paper_id: str, paper: Paper, entries: list[Entry], records: dict[str, Record], *, full: bool = False) -> dict[str, Any]:
+    return {
+        "id": paper_id,
+        "title": paper.title,
+        "authors": list(paper.authors),
+        "venue": paper.venue,
+        "year": paper.year,
+        "arxiv": paper.arxiv,
+        "pdf": paper.pdf,
+        "section": paper.section,
+        "summary": paper.summary,
+        "tags": list(paper.tags),
+        "no_code": paper.no_code,
+        "implementations": [
+            implementation_data(e, records.get(e.full_id), full=full) for e in entries if e.impl is not None
+        ],
+    }
