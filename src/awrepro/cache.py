@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -62,5 +63,36 @@ class Cache:
     def results_db(self) -> Path:
         return self.root / "results.db"
 
+    def new_log_folder(self, command: str) -> Path:
+        """A fresh folder under logs/ for one run of ``command`` (created on first write)."""
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        return self.logs / f"{stamp}-{command}-{os.getpid()}"
+
     def __repr__(self) -> str:
         return f"<Cache {self.root}>"
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes on disk under ``path``, counting a hard-linked file once (uv links packages across envs)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    paths = [path] if path.is_file() or path.is_symlink() else [path, *path.rglob("*")]
+    for item in paths:
+        try:
+            info = item.lstat()
+        except OSError:
+            continue
+        key = (info.st_dev, info.st_ino)
+        if key in seen:
+            continue
+        seen.add(key)
+        total += info.st_blocks * 512
+    return total
+
+
+def human_size(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"  # pragma: no cover

@@ -39,8 +39,10 @@ class Settings:
 
     def load_registry(self):  # -> registry.LoadedRegistry (imported lazily)
         from awrepro import registry
+        from awrepro.cache import resolve_root
 
-        return registry.load(registry.discover(self.registry, os.environ, Path.cwd()))
+        path = registry.discover(self.registry, os.environ, Path.cwd())
+        return registry.load(path, cache_root=resolve_root(self.cache_dir, os.environ))
 
     def cache(self):  # -> cache.Cache
         from awrepro.cache import Cache
@@ -68,6 +70,13 @@ def _global(
     console.set_verbosity(verbose - quiet)
     logfile.remember_cache_dir(cache_dir)
     ctx.obj = Settings(registry=registry, cache_dir=cache_dir)
+
+
+IdsArg = Annotated[Optional[list[str]], typer.Argument(metavar="[ID]...", help="Paper ids (primary implementation), PAPER/IMPL, or PAPER/* for all of a paper's.", show_default=False)]
+AllOpt = Annotated[bool, typer.Option("--all", help="Every entry of the registry.")]
+JobsOpt = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Entries worked on at once [default: number of CPUs].", show_default=False)]
+MirrorOpt = Annotated[Optional[Path], typer.Option("--mirror", envvar="AWREPRO_MIRROR", help="Take all code from this offline mirror folder (made by `awrepro mirror`); never use the network.", show_default=False)]
+AllowFileOpt = Annotated[bool, typer.Option("--allow-file", envvar="AWREPRO_ALLOW_FILE_URLS", help="Allow file:// and local-path repositories.")]
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -113,6 +122,210 @@ def validate(ctx: typer.Context) -> None:
     from awrepro.commands import validate as command
 
     _exit(command.run(_settings(ctx).registry))
+
+
+def _selected(settings: Settings, ids: Optional[list[str]], all_: bool):  # -> (registry, entries)
+    from awrepro.errors import UsageError
+
+    loaded = settings.load_registry()
+    if all_ and ids:
+        raise UsageError("give entry ids or --all, not both")
+    if not all_ and not ids:
+        raise UsageError("name at least one entry (see `awrepro list`) or use --all")
+    return loaded, (loaded.entries() if all_ else loaded.select(ids or []))
+
+
+def _jobs(jobs: Optional[int]) -> int:
+    return jobs or os.cpu_count() or 1
+
+
+@app.command()
+def fetch(
+    ctx: typer.Context,
+    ids: IdsArg = None,
+    all_: AllOpt = False,
+    dest: Annotated[Optional[Path], typer.Option("--dest", help="Also make a working copy of your own here (one entry: DEST itself; several: DEST/ID).", show_default=False)] = None,
+    jobs: JobsOpt = None,
+    mirror: MirrorOpt = None,
+    allow_file: AllowFileOpt = False,
+    verify: Annotated[bool, typer.Option("--verify", help="Also check that no tracked file of a cached checkout changed; rebuild it if one did.")] = False,
+) -> None:
+    """Bring each entry's code into the cache at exactly its pinned commit, and print where it is."""
+    from awrepro.commands import fetch as command
+    from awrepro.sources import FetchOptions
+
+    settings = _settings(ctx)
+    loaded, entries = _selected(settings, ids, all_)
+    options = FetchOptions(mirror_dir=mirror, allow_file=allow_file, verify=verify)
+    _exit(command.run(loaded, settings.cache(), entries, dest=dest, jobs=_jobs(jobs), options=options))
+
+
+@app.command()
+def mirror(
+    ctx: typer.Context,
+    folder: Annotated[Path, typer.Argument(metavar="DIR", help="Folder to write the mirrors into.")],
+    ids: IdsArg = None,
+    all_: AllOpt = False,
+    allow_file: AllowFileOpt = False,
+) -> None:
+    """Write bare mirrors of the entries' repositories (and their archives) into DIR, for offline machines."""
+    from awrepro.commands import mirror as command
+
+    settings = _settings(ctx)
+    loaded, entries = _selected(settings, ids, all_)
+    _exit(command.run(loaded, settings.cache(), entries, folder, allow_file=allow_file))
+
+
+@app.command()
+def gc(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Only list what would be removed.")] = False,
+) -> None:
+    """Remove mirrors, checkouts, archives and environments that no entry of the registry uses."""
+    from awrepro.commands import gc as command
+
+    settings = _settings(ctx)
+    _exit(command.run(settings.load_registry(), settings.cache(), dry_run=dry_run))
+
+
+@app.command("cache")
+def cache_info(ctx: typer.Context) -> None:
+    """Where the cache is, and its size by kind."""
+    from awrepro.commands import cache_info as command
+
+    _exit(command.run(_settings(ctx).cache()))
+
+
+BackendOpt = Annotated[Optional[str], typer.Option("--backend", help="Environment backend for every entry: uv or pip [default: the registry's, uv].", show_default=False)]
+DbOpt = Annotated[Optional[Path], typer.Option("--db", envvar="AWREPRO_DB", help="Results database [default: CACHE/results.db].", show_default=False)]
+
+
+def _runner_options(mirror: Optional[Path], allow_file: bool, backend: Optional[str], gpu: bool = False,
+                    timeout: Optional[int] = None):  # -> runner.Options
+    from awrepro.errors import UsageError
+    from awrepro.runner import Options
+    from awrepro.sources import FetchOptions
+
+    if backend not in (None, "uv", "pip"):
+        raise UsageError(f"--backend {backend!r}: use uv or pip")
+    return Options(fetch=FetchOptions(mirror_dir=mirror, allow_file=allow_file), backend=backend, gpu=gpu, timeout=timeout)
+
+
+@app.command()
+def setup(
+    ctx: typer.Context,
+    ids: IdsArg = None,
+    all_: AllOpt = False,
+    jobs: JobsOpt = None,
+    backend: BackendOpt = None,
+    mirror: MirrorOpt = None,
+    allow_file: AllowFileOpt = False,
+) -> None:
+    """Build (or reuse) each entry's environment, after fetching its code; print where it is."""
+    from awrepro.commands import setup as command
+
+    settings = _settings(ctx)
+    loaded, entries = _selected(settings, ids, all_)
+    _exit(command.run(loaded, settings.cache(), entries, jobs=_jobs(jobs), options=_runner_options(mirror, allow_file, backend)))
+
+
+@app.command(context_settings={"allow_interspersed_args": False})
+def run(
+    ctx: typer.Context,
+    entry_id: Annotated[str, typer.Argument(metavar="ID", help="A paper id, or PAPER/IMPL.")],
+    command_args: Annotated[Optional[list[str]], typer.Argument(metavar="-- CMD...", help="The command to run.", show_default=False)] = None,
+    backend: BackendOpt = None,
+    mirror: MirrorOpt = None,
+    allow_file: AllowFileOpt = False,
+    pass_env: Annotated[Optional[list[str]], typer.Option("--pass-env", metavar="NAME", help="Pass this variable of yours to the command (repeatable); others stay out.", show_default=False)] = None,
+) -> None:
+    """Run any command in the entry's checkout with its environment active; exits with its code."""
+    from awrepro.commands import run as command
+
+    settings = _settings(ctx)
+    loaded = settings.load_registry()
+    entry = loaded.select([entry_id])[0]
+    _exit(command.run(loaded, settings.cache(), entry, command_args or [], options=_runner_options(mirror, allow_file, backend), pass_env=pass_env or []))
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    ids: IdsArg = None,
+    all_: AllOpt = False,
+    jobs: JobsOpt = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the JSON report here.", show_default=False)] = None,
+    junit_path: Annotated[Optional[Path], typer.Option("--junit", help="Write a JUnit XML report here.", show_default=False)] = None,
+    markdown_path: Annotated[Optional[Path], typer.Option("--markdown", help="Write a Markdown summary here.", show_default=False)] = None,
+    fail_on: Annotated[str, typer.Option("--fail-on", help="Exit 1 on: any (a failure), regression (a failure of an entry that passed its previous run), never.")] = "any",
+    shard: Annotated[Optional[str], typer.Option("--shard", metavar="K/N", help="Run only shard K of N (balanced by recorded durations).", show_default=False)] = None,
+    timeout: Annotated[Optional[int], typer.Option("--timeout", min=1, help="Smoke-test timeout in seconds for every entry (overrides the registry).", show_default=False)] = None,
+    gpu: Annotated[bool, typer.Option("--gpu", help="Run entries that need a GPU (when one is present).")] = False,
+    db: DbOpt = None,
+    backend: BackendOpt = None,
+    mirror: MirrorOpt = None,
+    allow_file: AllowFileOpt = False,
+) -> None:
+    """Fetch, set up and smoke-test entries in parallel; print a table, write reports, record history."""
+    from awrepro.commands import check as command
+    from awrepro.errors import UsageError
+    from awrepro.report_files import Reports
+    from awrepro.schedule import parse_shard
+
+    if fail_on not in ("any", "regression", "never"):
+        raise UsageError(f"--fail-on {fail_on!r}: use any, regression or never")
+    settings = _settings(ctx)
+    shard_spec = parse_shard(shard) if shard else None
+    if shard_spec and ids:
+        raise UsageError("--shard splits --all; give no entry ids with it")
+    loaded, entries = _selected(settings, ids, all_ or bool(shard_spec))
+    cache = settings.cache()
+    _exit(command.run(
+        loaded, cache, entries, jobs=_jobs(jobs), options=_runner_options(mirror, allow_file, backend, gpu, timeout),
+        db=db or cache.results_db, reports=Reports(json_path, junit_path, markdown_path), fail_on=fail_on, shard=shard_spec,
+    ))
+
+
+@app.command()
+def status(ctx: typer.Context, db: DbOpt = None) -> None:
+    """Every entry's latest status, since when it has had it, and regressions or fixes."""
+    from awrepro.commands import status as command
+
+    settings = _settings(ctx)
+    _exit(command.run(settings.load_registry(), db or settings.cache().results_db))
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    entry_id: Annotated[str, typer.Argument(metavar="ID", help="A paper id, or PAPER/IMPL.")],
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs to show.")] = 20,
+    db: DbOpt = None,
+) -> None:
+    """An entry's recorded runs, newest first."""
+    from awrepro.commands import status as command
+
+    settings = _settings(ctx)
+    _exit(command.run_history(settings.load_registry(), db or settings.cache().results_db, entry_id, limit))
+
+
+report_app = typer.Typer(help="Work with check reports.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("merge")
+def report_merge(
+    reports: Annotated[list[Path], typer.Argument(metavar="REPORT.json...", help="JSON reports of `check --json` (e.g. one per shard).")],
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the merged JSON report here.", show_default=False)] = None,
+    junit_path: Annotated[Optional[Path], typer.Option("--junit", help="Write a JUnit XML report here.", show_default=False)] = None,
+    markdown_path: Annotated[Optional[Path], typer.Option("--markdown", help="Write a Markdown summary here.", show_default=False)] = None,
+    fail_on: Annotated[str, typer.Option("--fail-on", help="Exit 1 on: any (a failure), never.")] = "any",
+) -> None:
+    """Join shard reports into one; write JSON, JUnit and Markdown from it."""
+    from awrepro.commands import report_merge as command
+    from awrepro.report_files import Reports
+
+    _exit(command.run(reports, Reports(json_path, junit_path, markdown_path), fail_on))
 
 
 def main(argv: Optional[list[str]] = None) -> int:

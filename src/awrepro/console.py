@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -63,25 +65,48 @@ def print_plain(text: str = "") -> None:
     sys.stdout.flush()
 
 
+def _say(stream: Any, message: str, style: str) -> None:
+    """Styled through rich in a terminal; written as it is elsewhere (and without importing rich)."""
+    if stream.isatty():
+        _make(stream).print(message, style=style)
+    else:
+        stream.write(message + "\n")
+        stream.flush()
+
+
 def error(message: str) -> None:
-    err().print(f"error: {message}", style="bold red")
+    _say(sys.stderr, f"error: {message}", "bold red")
 
 
 def warning(message: str) -> None:
     if _verbosity >= 0:
-        err().print(f"warning: {message}", style="yellow")
+        _say(sys.stderr, f"warning: {message}", "yellow")
 
 
 def info(message: str) -> None:
     if _verbosity >= 0:
-        err().print(message)
+        _say(sys.stderr, message, "")
 
 
 def debug(message: str) -> None:
     if _verbosity > 0:
-        err().print(message, style="dim")
+        _say(sys.stderr, message, "dim")
 
 
 def success(message: str) -> None:
     if _verbosity >= 0:
-        out().print(message, style="green")
+        _say(sys.stdout, message, "green")
+
+
+@contextmanager
+def download_progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar for a download in a terminal; a no-op elsewhere. Yields ``advance(nbytes)``."""
+    if not sys.stderr.isatty() or _verbosity < 0:
+        yield lambda _: None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  console=err(), transient=True) as progress:
+        task = progress.add_task(label, total=total or None)
+        yield lambda n: progress.advance(task, n)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from awrepro.history import Record
-from awrepro.registry import Code, Entry, Implementation, Paper
+from awrepro.model import Code, Implementation, Paper
+from awrepro.registry import Entry
 
 
 def short_title(title: str, limit: int = 48) -> str:
@@ -56,8 +58,8 @@ def implementation_data(entry: Entry, record: Record | None, *, full: bool = Fal
         "last_status": status_data(record),
     }
     if full:
-        data["env"] = impl.env.model_dump(mode="json")
-        data["smoke"] = impl.smoke.model_dump(mode="json")
+        data["env"] = dataclasses.asdict(impl.env)
+        data["smoke"] = dataclasses.asdict(impl.smoke)
     return data
 
 

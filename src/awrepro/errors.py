@@ -6,7 +6,7 @@
     ├── FetchError                 code could not be brought into the cache
     │   └── UnsafeSourceError      a URL, archive member or path that would escape
     ├── EnvSetupError              an environment could not be built
-    └── CacheError                 the cache folder cannot be used
+    └── EntrySkipped               an entry cannot be checked here (no interpreter, no GPU): not a failure
 
 Only ``cli.py`` catches them. A failing smoke test is data, not an exception.
 """
@@ -63,5 +63,7 @@ class EnvSetupError(AwreproError):
     exit_code = 1
 
 
-class CacheError(AwreproError):
-    """Raised when the cache folder cannot be created or used."""
+class EntrySkipped(AwreproError):
+    """Raised when an entry cannot be worked on here, with the reason (``needs Python 3.7; none found``)."""
+
+    exit_code = 0

@@ -92,3 +92,57 @@ def entry_history(path: Path, entry_id: str, limit: int = 50) -> list[Record]:
             (entry_id, limit),
         ).fetchall()
     return [Record(*row) for row in rows]
+
+
+def now_iso() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def start_run(conn: sqlite3.Connection, registry: str) -> int:
+    from awrepro import __version__
+
+    cursor = conn.execute("INSERT INTO runs (started_at, registry, awrepro_version) VALUES (?, ?, ?)",
+                          (now_iso(), registry, __version__))
+    return int(cursor.lastrowid or 0)
+
+
+def record(conn: sqlite3.Connection, run_id: int, result: object) -> None:
+    r = result  # a results.Result
+    conn.execute(
+        f"INSERT OR REPLACE INTO results ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (run_id, r.full_id, r.status, r.level, r.failed_stage, r.duration, r.note, r.commit,  # type: ignore[attr-defined]
+         r.env_key, r.log_path, now_iso()),  # type: ignore[attr-defined]
+    )
+
+
+def finish_run(conn: sqlite3.Connection, run_id: int, *, interrupted: bool) -> None:
+    conn.execute("UPDATE runs SET finished_at = ?, interrupted = ? WHERE id = ?", (now_iso(), int(interrupted), run_id))
+
+
+def previous(conn: sqlite3.Connection, before_run: int) -> dict[str, Record]:
+    """Each entry's newest record from runs before ``before_run``."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM results r WHERE run_id = "
+        "(SELECT MAX(run_id) FROM results WHERE entry_id = r.entry_id AND run_id < ?)",
+        (before_run,),
+    ).fetchall()
+    return {row[1]: Record(*row) for row in rows}
+
+
+def durations(path: Path) -> dict[str, float]:
+    """Each entry's newest recorded duration, for scheduling longest-first and balancing shards."""
+    return {entry: record.duration for entry, record in latest(path).items()}
+
+
+def all_records(path: Path) -> dict[str, list[Record]]:
+    """Every entry's records, newest first."""
+    if not path.is_file():
+        return {}
+    with connect(path) as conn:
+        rows = conn.execute(f"SELECT {_COLUMNS} FROM results ORDER BY run_id DESC").fetchall()
+    grouped: dict[str, list[Record]] = {}
+    for row in rows:
+        grouped.setdefault(row[1], []).append(Record(*row))
+    return grouped

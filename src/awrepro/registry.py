@@ -1,322 +1,25 @@
-"""The registry: its schema, loading, and the problems a schema alone cannot see.
+"""The registry file: finding it, loading it (validated once, then cached), selecting entries.
 
-Every problem is reported at once, one line each, as
-``FILE:LINE: papers.ID.impl.NAME.key: reason``; see ``docs/registry-format.md``.
+Loading parses the TOML and validates it with the pydantic schema (``schema.py``). The
+validated data is kept in ``<cache>/registry/`` under the hash of the file's text and
+awrepro's version, so the next run of an unchanged registry skips pydantic entirely.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pydantic_core import PydanticCustomError
-
-from awrepro import tomlpos
-from awrepro.constants import REGISTRY_FORMAT
+from awrepro import __version__, tomlpos
+from awrepro.constants import ENV_REGISTRY, REGISTRY_FILENAME
 from awrepro.errors import InvalidRegistryError, UsageError
-
-SLUG_RE = r"^[a-z0-9]+(-[a-z0-9]+)*$"
-Slug = Annotated[str, StringConstraints(pattern=SLUG_RE)]
-NonEmpty = Annotated[str, StringConstraints(min_length=1)]
-
-_COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_ARXIV_RE = re.compile(r"^\d{4}\.\d{4,5}$")
-_SCP_LIKE_RE = re.compile(r"^[\w.-]+@[\w.-]+:[^:]")
-_GIT_SCHEMES = ("https://", "ssh://", "git://", "file://")
-
-
-def _custom(kind: str, message: str) -> PydanticCustomError:
-    return PydanticCustomError(kind, message)
-
-
-def _relative_path(value: str, what: str) -> str:
-    """Refuse paths that could leave the checkout: absolute, or with a '..' part."""
-    parts = Path(value).parts
-    if value.startswith(("/", "\\")) or Path(value).is_absolute():
-        raise _custom("path", f"{what} must be a relative path, not {value!r}")
-    if ".." in parts:
-        raise _custom("path", f"{what} must stay inside the checkout: '..' is not allowed")
-    return value
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class Code(_Strict):
-    """Where an implementation's code comes from: a git commit or an archive."""
-
-    git: str | None = None
-    commit: str | None = None
-    subdir: str | None = None
-    sparse: list[NonEmpty] = []
-    official: bool = False
-    listed_as: str | None = None
-    submodules: bool = False
-    archive: str | None = None
-    sha256: str | None = None
-
-    @field_validator("git")
-    @classmethod
-    def _git_url(cls, value: str) -> str:
-        if value.startswith(_GIT_SCHEMES) or _SCP_LIKE_RE.match(value):
-            return value
-        raise _custom(
-            "url",
-            f"{value!r} is not an allowed git URL: use https://, ssh://, git:// or user@host:path",
-        )
-
-    @field_validator("commit")
-    @classmethod
-    def _full_commit(cls, value: str) -> str:
-        if not _COMMIT_RE.match(value):
-            raise _custom("commit", "must be a full 40-character commit hash (tags and branches move)")
-        return value
-
-    @field_validator("sha256")
-    @classmethod
-    def _sha256(cls, value: str) -> str:
-        if not _SHA256_RE.match(value):
-            raise _custom("sha256", "must be 64 lowercase hex digits")
-        return value
-
-    @field_validator("archive", "listed_as")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise _custom("url", f"{value!r} must be an http(s) URL")
-        return value
-
-    @field_validator("subdir")
-    @classmethod
-    def _subdir(cls, value: str) -> str:
-        return _relative_path(value, "subdir")
-
-    @field_validator("sparse")
-    @classmethod
-    def _sparse(cls, value: list[str]) -> list[str]:
-        for item in value:
-            _relative_path(item, "a sparse path")
-        return value
-
-    @model_validator(mode="after")
-    def _one_source(self) -> Code:
-        if self.git and self.archive:
-            raise _custom("source", "give either git + commit or archive, not both")
-        if self.git and not self.commit:
-            raise _custom("source", "a git source needs commit = the full 40-character hash")
-        if self.commit and not self.git:
-            raise _custom("source", "commit needs git = the repository URL")
-        if not self.git and not self.archive:
-            raise _custom("source", "give git + commit, or archive (+ sha256)")
-        if self.sha256 and not self.archive:
-            raise _custom("source", "sha256 belongs to an archive source")
-        if self.sparse and not self.git:
-            raise _custom("source", "sparse paths need a git source")
-        return self
-
-    @property
-    def kind(self) -> Literal["git", "archive"]:
-        return "git" if self.git else "archive"
-
-    @property
-    def url(self) -> str:
-        return self.git or self.archive or ""
-
-    @property
-    def pinned(self) -> bool:
-        return bool(self.commit or self.sha256)
-
-    def short(self) -> str:
-        """``owner/repo@1a2b3c4`` for a git source, ``archive`` otherwise."""
-        if not self.git or not self.commit:
-            return "archive" if self.sha256 else "archive (unpinned)"
-        name = re.sub(r"\.git$", "", self.git.rstrip("/"))
-        parts = re.split(r"[/:]", name)
-        return f"{'/'.join(parts[-2:])}@{self.commit[:7]}"
-
-
-class EnvSpec(_Strict):
-    """The environment an implementation needs."""
-
-    python: NonEmpty = "==3.11.*"
-    backend: Literal["uv", "pip"] = "uv"
-    requirements: list[NonEmpty] = []
-    requirements_file: str | None = None
-    install: Literal["none", "editable", "normal"] = "none"
-    no_deps: list[NonEmpty] = []
-    find_links: list[NonEmpty] = []
-    index_url: str | None = None
-    extra_index_urls: list[NonEmpty] = []
-    patches: list[NonEmpty] = []
-    steps: list[NonEmpty] = []
-    vars: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("requirements_file")
-    @classmethod
-    def _req_file(cls, value: str) -> str:
-        return _relative_path(value, "requirements_file")
-
-    @field_validator("patches")
-    @classmethod
-    def _patches(cls, value: list[str]) -> list[str]:
-        for item in value:
-            _relative_path(item, "a patch path")
-        return value
-
-    @field_validator("vars")
-    @classmethod
-    def _var_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
-                raise _custom("var", f"{name!r} is not a valid environment variable name")
-        return value
-
-
-class StaticCheck(_Strict):
-    """A check for code that cannot run here: byte-compiling, files present."""
-
-    reason: NonEmpty
-    python: str | None = None
-    command: NonEmpty | None = None
-    script: NonEmpty | None = None
-    cwd: str = "."
-    timeout: Annotated[int, Field(gt=0)] | None = None
-
-    @field_validator("cwd")
-    @classmethod
-    def _cwd(cls, value: str) -> str:
-        return _relative_path(value, "cwd")
-
-    @model_validator(mode="after")
-    def _one_body(self) -> StaticCheck:
-        if bool(self.command) == bool(self.script):
-            raise _custom("body", "give exactly one of command or script")
-        return self
-
-
-class SmokeSpec(_Strict):
-    """How to tell that an implementation runs."""
-
-    command: NonEmpty | None = None
-    script: NonEmpty | None = None
-    cwd: str = "."
-    timeout: Annotated[int, Field(gt=0)] = 600
-    gpu: bool = False
-    expect: str | None = None
-    static: StaticCheck | None = None
-
-    @field_validator("cwd")
-    @classmethod
-    def _cwd(cls, value: str) -> str:
-        return _relative_path(value, "cwd")
-
-    @field_validator("expect")
-    @classmethod
-    def _regex(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise _custom("regex", f"not a valid regular expression: {exc}") from None
-        return value
-
-    @model_validator(mode="after")
-    def _not_both(self) -> SmokeSpec:
-        if self.command and self.script:
-            raise _custom("body", "give command or script, not both")
-        return self
-
-    @property
-    def runnable(self) -> bool:
-        return bool(self.command or self.script)
-
-
-class Implementation(_Strict):
-    """One implementation of a paper: code, environment, smoke test."""
-
-    description: str | None = None
-    code: Code
-    env: EnvSpec = EnvSpec()
-    smoke: SmokeSpec
-
-    @model_validator(mode="after")
-    def _has_check(self) -> Implementation:
-        if not self.smoke.runnable and self.smoke.static is None:
-            raise _custom("smoke", "smoke needs a command, a script or a [static] check")
-        return self
-
-
-class Paper(_Strict):
-    """One paper of the list, with its implementations (the primary first)."""
-
-    title: NonEmpty
-    authors: list[NonEmpty] = []
-    venue: NonEmpty
-    year: Annotated[int, Field(ge=1900, le=2100)]
-    arxiv: str | None = None
-    pdf: str | None = None
-    section: NonEmpty
-    summary: str | None = None
-    tags: list[Slug] = []
-    no_code: NonEmpty | None = None
-    impl: dict[Slug, Implementation] = Field(default_factory=dict)
-
-    @field_validator("arxiv")
-    @classmethod
-    def _arxiv(cls, value: str) -> str:
-        if not _ARXIV_RE.match(value):
-            raise _custom("arxiv", f"{value!r} is not an arXiv id like 2004.05150")
-        return value
-
-    @field_validator("pdf")
-    @classmethod
-    def _pdf(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise _custom("url", f"{value!r} must be an http(s) URL")
-        return value
-
-    @model_validator(mode="after")
-    def _code_or_reason(self) -> Paper:
-        if not self.impl and not self.no_code:
-            raise _custom("impl", "a paper needs an [impl.NAME] table, or no_code = \"why\"")
-        if self.impl and self.no_code:
-            raise _custom("impl", "no_code is only for papers without implementations")
-        return self
-
-
-class Defaults(_Strict):
-    env: EnvSpec = EnvSpec()
-    smoke: SmokeSpec = SmokeSpec()
-
-
-class Registry(_Strict):
-    format: int
-    defaults: Defaults = Defaults()
-    papers: dict[Slug, Paper]
-
-    @field_validator("format")
-    @classmethod
-    def _format(cls, value: int) -> int:
-        if value != REGISTRY_FORMAT:
-            raise _custom(
-                "format",
-                f"format {value} is not known to this awrepro (it reads format {REGISTRY_FORMAT}); "
-                "upgrade awrepro",
-            )
-        return value
+from awrepro.model import Implementation, Paper, papers_from_dict
 
 
 class Entry:
@@ -328,7 +31,7 @@ class Entry:
         self.paper_id = paper_id
         self.paper = paper
         self.name = name
-        self.impl = paper.impl[name] if name else None
+        self.impl: Implementation | None = paper.impl[name] if name else None
         self.primary = primary
 
     @property
@@ -347,14 +50,10 @@ class Entry:
 class LoadedRegistry:
     """A validated registry and the file it came from."""
 
-    def __init__(self, path: Path, model: Registry, text: str) -> None:
+    def __init__(self, path: Path, papers: dict[str, Paper], text: str) -> None:
         self.path = path
-        self.model = model
+        self.papers = papers
         self.text = text
-
-    @property
-    def papers(self) -> dict[str, Paper]:
-        return self.model.papers
 
     @property
     def root(self) -> Path:
@@ -418,8 +117,6 @@ def shipped_registry() -> Path:
 
 def discover(explicit: Path | None, environ: Mapping[str, str], cwd: Path) -> Path:
     """``--registry``, else ``$AWREPRO_REGISTRY``, else ./registry.toml or a parent's, else shipped."""
-    from awrepro.constants import ENV_REGISTRY, REGISTRY_FILENAME
-
     if explicit is not None:
         return explicit
     if environ.get(ENV_REGISTRY):
@@ -442,8 +139,11 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def load(path: Path) -> LoadedRegistry:
-    """Read and validate a registry; raise InvalidRegistryError listing every problem."""
+def load(path: Path, cache_root: Path | None = None) -> LoadedRegistry:
+    """Read and validate a registry; raise InvalidRegistryError listing every problem.
+
+    With ``cache_root``, a registry whose exact text was validated before is not validated again.
+    """
     shown = display_path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -451,15 +151,26 @@ def load(path: Path) -> LoadedRegistry:
         raise InvalidRegistryError([f"{shown}: no such registry file"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidRegistryError([f"{shown}: cannot read the registry: {exc}"]) from None
+    memo = _memo_path(cache_root, text) if cache_root else None
+    papers = _read_memo(memo) if memo else None
+    if papers is None:
+        papers = _parse_and_validate(text, shown)
+        if memo:
+            _write_memo(memo, papers)
+    return LoadedRegistry(path, papers_from_dict(papers), text)
+
+
+def _parse_and_validate(text: str, shown: str) -> dict[str, Any]:
+    from awrepro import schema  # pydantic: only when the registry is new or changed
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidRegistryError([_toml_error_line(shown, exc)]) from None
-    model, problems = _validate(data, text, shown)
-    if problems:
+    papers, problems = schema.validate(data, text, shown)
+    if problems or papers is None:
         raise InvalidRegistryError(problems)
-    assert model is not None
-    return LoadedRegistry(path, model, text)
+    return papers
 
 
 def _toml_error_line(shown: str, exc: tomllib.TOMLDecodeError) -> str:
@@ -472,101 +183,27 @@ def _toml_error_line(shown: str, exc: tomllib.TOMLDecodeError) -> str:
     return f"{shown}:{found.group(1)}:{found.group(2)}: invalid TOML: {reason}"
 
 
-def _validate(data: dict[str, Any], text: str, shown: str) -> tuple[Registry | None, list[str]]:
+def _memo_path(cache_root: Path, text: str) -> Path:
+    digest = hashlib.sha256(f"{__version__}\0{text}".encode()).hexdigest()
+    return cache_root / "registry" / f"{digest}.json"
+
+
+def _read_memo(path: Path) -> dict[str, Any] | None:
     try:
-        model = Registry.model_validate(_apply_defaults(data))
-    except ValidationError as exc:
-        return None, _unique([_format_one(e["type"], e["msg"], tuple(map(str, e["loc"])), text, shown) for e in exc.errors()])
-    return model, []
+        return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None
 
 
-def _apply_defaults(data: dict[str, Any]) -> dict[str, Any]:
-    """Fill each implementation's env and smoke tables from [defaults].
-
-    Invalid defaults are left unmerged: validating the registry reports them at their own place.
-    """
-    defaults = data.get("defaults")
-    papers = data.get("papers")
-    if not isinstance(defaults, dict) or not isinstance(papers, dict):
-        return data
+def _write_memo(path: Path, papers: dict[str, Any]) -> None:
+    """Best effort: a cache that cannot be written only costs the next run a validation."""
     try:
-        Defaults.model_validate(defaults)
-    except ValidationError:
-        return data
-    env_defaults = defaults.get("env", {})
-    smoke_defaults = defaults.get("smoke", {})
-    merged_papers: dict[str, Any] = {}
-    for paper_id, paper in papers.items():
-        if isinstance(paper, dict) and isinstance(paper.get("impl"), dict):
-            impls = {name: _merge_impl(impl, env_defaults, smoke_defaults) for name, impl in paper["impl"].items()}
-            paper = {**paper, "impl": impls}
-        merged_papers[paper_id] = paper
-    return {**data, "papers": merged_papers}
-
-
-def _merge_impl(impl: Any, env_defaults: dict[str, Any], smoke_defaults: dict[str, Any]) -> Any:
-    if not isinstance(impl, dict):
-        return impl
-    merged = dict(impl)
-    for key, defaults in (("env", env_defaults), ("smoke", smoke_defaults)):
-        own = impl.get(key, {})
-        if not isinstance(own, dict):
-            continue
-        table = {**defaults, **own}
-        if isinstance(defaults.get("vars"), dict) and isinstance(own.get("vars"), dict):
-            table["vars"] = {**defaults["vars"], **own["vars"]}
-        if table or key in impl:
-            merged[key] = table
-    return merged
-
-
-def _format_one(kind: str, msg: str, loc: tuple[str, ...], text: str, shown: str) -> str:
-    if loc and loc[-1] == "[key]":
-        # A dict key failed the slug pattern: the key itself is the problem.
-        loc = loc[:-1]
-        msg = "not a valid id: use lowercase letters and digits, joined by single '-'"
-    elif kind == "extra_forbidden":
-        msg = f"unknown key {loc[-1]!r}" + _did_you_mean(loc)
-    elif kind == "missing":
-        msg = f"missing required key {loc[-1]!r}"
-    elif kind == "string_pattern_mismatch" and "tags" in loc:
-        msg = "tags are lowercase slugs like 'long-context'"
-    elif kind == "literal_error":
-        msg = msg.replace("Input should be", "must be")
-    line = tomlpos.find_line(text, loc)
-    where = f"{shown}:{line}" if line else shown
-    dotted = ".".join(loc) if loc else "(top level)"
-    return f"{where}: {dotted}: {msg}"
-
-
-_KNOWN_KEYS: dict[str, type[BaseModel]] = {
-    "code": Code,
-    "env": EnvSpec,
-    "smoke": SmokeSpec,
-    "static": StaticCheck,
-}
-
-
-def _did_you_mean(loc: tuple[str, ...]) -> str:
-    import difflib
-
-    if len(loc) < 2:
-        return ""
-    owner = loc[-2]
-    if owner in _KNOWN_KEYS:
-        fields = list(_KNOWN_KEYS[owner].model_fields)
-    elif len(loc) == 3 and loc[0] == "papers":
-        fields = list(Paper.model_fields)
-    elif len(loc) == 5 and loc[2] == "impl":
-        fields = list(Implementation.model_fields)
-    else:
-        return ""
-    close = difflib.get_close_matches(loc[-1], fields, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _unique(items: list[str]) -> list[str]:
-    return list(dict.fromkeys(items))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(papers), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        pass
 
 
 # ---------------------------------------------------------------- deeper checks

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from awrepro import console, describe
 from awrepro.history import Record
 from awrepro.registry import Entry
+from awrepro.results import Result, summary
 
 STATUS_STYLES = {
     "passed": "green",
@@ -58,3 +59,53 @@ def print_registry_table(entries: Sequence[Entry], records: dict[str, Record]) -
 
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def result_line(result: Result) -> str:
+    """One plain line per finished entry (CI logs, and above the live rows in a terminal)."""
+    level = f" ({result.level})" if result.status == "passed" and result.level else ""
+    note = f"  {result.note}" if result.note else ""
+    return f"{result.entry_id}  {result.status}{level}  {result.duration:.1f}s{note}"
+
+
+def print_check_table(results: Sequence[Result], regressions: set[str]) -> None:
+    from rich.text import Text
+
+    table = _table("ID", "Status", "Level", "Stage", "Duration", "Note", "Log")
+    for r in results:
+        status = r.status + (" (regression)" if r.full_id in regressions else "")
+        table.add_row(
+            r.entry_id,
+            Text(status, style=STATUS_STYLES.get(r.status, "")),
+            r.level or "",
+            r.failed_stage or "",
+            f"{r.duration:.1f}s",
+            r.note,
+            (r.log_path or "") if r.failing else "",
+        )
+    out = console.out()
+    out.print(table)
+    counts = summary(list(results))
+    out.print(", ".join(f"{n} {status}" for status, n in counts.items() if n) or "nothing to check", style="bold")
+
+
+def print_status_table(rows: Sequence[tuple[str, str, str, str, str]]) -> None:
+    from rich.text import Text
+
+    table = _table("ID", "Status", "Since", "Runs", "Change")
+    for entry_id, status, since, runs, change in rows:
+        table.add_row(entry_id, Text(status, style=STATUS_STYLES.get(status, "")), since, runs,
+                      Text(change, style="bold red" if change == "regression" else "green"))
+    console.out().print(table)
+
+
+def print_history_table(entry_id: str, records: Sequence[Record]) -> None:
+    out = console.out()
+    if not records:
+        out.print(f"{entry_id}: no recorded runs yet (`awrepro check {entry_id}`)")
+        return
+    table = _table("Run", "Finished", "Status", "Level", "Stage", "Duration", "Commit", "Note")
+    for r in records:
+        table.add_row(str(r.run_id), r.finished_at, r.status, r.level or "", r.stage or "", f"{r.duration:.1f}s",
+                      (r.commit_sha or "")[:12], r.note)
+    out.print(table)

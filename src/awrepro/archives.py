@@ -1,0 +1,155 @@
+"""Archive sources: downloaded with httpx (streamed, size-capped), checked by sha256, unpacked safely.
+
+An archive is cached by its sha256 under ``<cache>/archives/SHA256/``: the file itself, and
+the unpacked tree. A member with an absolute path or ``..``, a link that points outside, or a
+device file is refused before anything is written where a later run would trust it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+from awrepro import console, locks
+from awrepro.cache import Cache
+from awrepro.errors import FetchError, UnsafeSourceError
+from awrepro.model import Implementation
+from awrepro.sources import MARKER, Checkout, FetchOptions, apply_patches, read_patches, replace_dir
+
+MAX_BYTES = 2 * 1024**3
+_CHUNK = 1024 * 1024
+
+
+def ensure(cache: Cache, impl: Implementation, registry_root: Path, options: FetchOptions,
+           log_path: Path | None = None) -> Checkout:
+    code = impl.code
+    if not code.sha256:
+        raise FetchError(f"{code.archive} is an unpinned archive (no sha256): awrepro will not trust it; "
+                         "add sha256 to the registry once the file is known")
+    final = cache.archives / code.sha256
+    tree = final / "tree"
+    if (final / MARKER).is_file():
+        return Checkout(tree, _root(tree, impl), fetched=False)
+    with locks.locked(cache.archives / f"{code.sha256}.lock"):
+        if (final / MARKER).is_file():
+            return Checkout(tree, _root(tree, impl), fetched=False)
+        cache.archives.mkdir(parents=True, exist_ok=True)
+        for leftover in cache.archives.glob(f".tmp-{code.sha256}-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        temporary = Path(tempfile.mkdtemp(dir=cache.archives, prefix=f".tmp-{code.sha256}-"))
+        try:
+            download = temporary / _file_name(code.archive or "archive")
+            _obtain(code.archive or "", code.sha256, download, options)
+            unpack(download, temporary / "tree")
+            apply_patches(_root(temporary / "tree", impl), read_patches(impl, registry_root), code, log_path, stage=False)
+            (temporary / MARKER).write_text(json.dumps({"url": code.archive, "sha256": code.sha256}) + "\n")
+            replace_dir(temporary, final)
+        except BaseException:
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise
+    return Checkout(tree, _root(tree, impl), fetched=True)
+
+
+def _root(tree: Path, impl: Implementation) -> Path:
+    """The tree, or its only top-level folder (most archives wrap everything in one), plus subdir."""
+    base = tree
+    if tree.is_dir():
+        children = list(tree.iterdir())
+        if len(children) == 1 and children[0].is_dir():
+            base = children[0]
+    return base / impl.code.subdir if impl.code.subdir else base
+
+
+def _file_name(url: str) -> str:
+    name = url.rstrip("/").rsplit("/", 1)[-1].split("?")[0]
+    return name or "archive"
+
+
+def _obtain(url: str, sha256: str, target: Path, options: FetchOptions) -> None:
+    if options.mirror_dir is not None:
+        local = mirror_archive_path(options.mirror_dir, sha256, url)
+        if not local.is_file():
+            raise FetchError(f"{url} is not in the mirror {options.mirror_dir} (expected {local})")
+        shutil.copyfile(local, target)
+    else:
+        download(url, target)
+    digest = sha256_of(target)
+    if digest != sha256:
+        raise FetchError(f"checksum mismatch for {url}: expected sha256 {sha256}, got {digest}")
+
+
+def mirror_archive_path(mirror_dir: Path, sha256: str, url: str) -> Path:
+    return mirror_dir / "archives" / sha256 / _file_name(url)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download(url: str, target: Path, max_bytes: int = MAX_BYTES) -> None:
+    """Stream ``url`` into ``target`` with a progress bar in a terminal; refuse more than ``max_bytes``."""
+    from awrepro import http
+
+    with http.client() as client, http.translate_errors(url):
+        with client.stream("GET", url) as response:
+            if response.status_code != 200:
+                raise FetchError(f"downloading {url} failed: HTTP {response.status_code}")
+            total = int(response.headers.get("content-length") or 0)
+            if total > max_bytes:
+                raise FetchError(f"{url} is {total} bytes, over the {max_bytes}-byte limit")
+            with target.open("wb") as out, console.download_progress(url, total) as advance:
+                received = 0
+                for chunk in response.iter_bytes(_CHUNK):
+                    received += len(chunk)
+                    if received > max_bytes:
+                        raise FetchError(f"{url} sent more than the {max_bytes}-byte limit")
+                    out.write(chunk)
+                    advance(len(chunk))
+
+
+def unpack(archive: Path, dest: Path) -> None:
+    """Unpack a tar or zip archive into ``dest``, refusing any member that would land outside it."""
+    dest.mkdir(parents=True, exist_ok=True)
+    if zipfile.is_zipfile(archive):
+        _unzip(archive, dest)
+        return
+    try:
+        with tarfile.open(archive) as tar:
+            for member in tar.getmembers():
+                _check_tar_member(member, dest)
+            tar.extractall(dest, filter="data")
+    except tarfile.FilterError as exc:
+        raise UnsafeSourceError(f"refusing archive {archive.name}: {exc}") from None
+    except tarfile.TarError as exc:
+        raise FetchError(f"cannot unpack {archive.name}: {exc}") from None
+
+
+def _check_tar_member(member: tarfile.TarInfo, dest: Path) -> None:
+    name = member.name
+    if name.startswith("/") or ".." in Path(name).parts:
+        raise UnsafeSourceError(f"refusing archive member {name!r}: it would be written outside the folder")
+    if member.issym() or member.islnk():
+        base = (dest / name).parent if member.issym() else dest
+        target = (base / member.linkname).resolve()
+        if member.linkname.startswith("/") or not target.is_relative_to(dest.resolve()):
+            kind = "symlink" if member.issym() else "hard link"
+            raise UnsafeSourceError(f"refusing archive member {name!r}: {kind} to {member.linkname!r} points outside the folder")
+    elif not (member.isfile() or member.isdir()):
+        raise UnsafeSourceError(f"refusing archive member {name!r}: special files are not unpacked")
+
+
+def _unzip(archive: Path, dest: Path) -> None:
+    with zipfile.ZipFile(archive) as zipped:
+        for name in zipped.namelist():
+            if name.startswith(("/", "\\")) or ".." in Path(name).parts:
+                raise UnsafeSourceError(f"refusing archive member {name!r}: it would be written outside the folder")
+        zipped.extractall(dest)

@@ -1,0 +1,96 @@
+"""``awrepro check``: fetch, set up and smoke-test entries in parallel; report, record, exit.
+
+Results are recorded in the history as each entry finishes, so an interrupted run keeps
+what it finished. On Ctrl-C (or SIGTERM from a cancelled CI job) running children are
+killed, the finished results are reported, and the exit code is 130.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+
+from awrepro import console, history, process, report, report_files, runner, schedule
+from awrepro.cache import Cache
+from awrepro.constants import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from awrepro.progress import Board
+from awrepro.registry import Entry, LoadedRegistry, display_path
+from awrepro.report_files import Reports
+from awrepro.results import Result
+
+
+def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], *, jobs: int, options: runner.Options,
+        db: Path, reports: Reports, fail_on: str, shard: tuple[int, int] | None) -> int:
+    durations = history.durations(db)
+    if shard is not None:
+        entries = schedule.shard(entries, shard[0], shard[1], durations)
+    ordered = schedule.longest_first(entries, durations)
+    log_dir = cache.new_log_folder("check")
+    with history.connect(db) as conn:
+        run_id = history.start_run(conn, str(registry.path))
+        started_at = history.now_iso()
+        results, interrupted = _run_all(ordered, registry, cache, options, log_dir, jobs, conn, run_id)
+        history.finish_run(conn, run_id, interrupted=interrupted)
+        previous = history.previous(conn, run_id)
+    order = {e.full_id: i for i, e in enumerate(entries)}
+    results.sort(key=lambda r: order[r.full_id])
+    regressions = [r for r in results if r.failing and previous.get(r.full_id) and previous[r.full_id].status == "passed"]
+    report.print_check_table(results, {r.full_id for r in regressions})
+    report_files.write_all(results, reports, registry=display_path(registry.path), started_at=started_at,
+                           finished_at=history.now_iso(), interrupted=interrupted)
+    if interrupted:
+        console.error(f"interrupted: {len(results)} of {len(entries)} entries finished and were recorded")
+        return EXIT_INTERRUPTED
+    return exit_code(results, regressions, fail_on)
+
+
+def _run_all(entries: list[Entry], registry: LoadedRegistry, cache: Cache, options: runner.Options, log_dir: Path,
+             jobs: int, conn: object, run_id: int) -> tuple[list[Result], bool]:
+    results: list[Result] = []
+    interrupted = False
+    restore = _sigterm_as_interrupt()
+    with Board(len(entries), "check") as board, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        def one(entry: Entry) -> Result:
+            board.stage(entry.id, "starting")
+            return runner.check_entry(entry, registry, cache, options, log_dir, lambda s: board.stage(entry.id, s))
+
+        pending: set[Future[Result]] = {pool.submit(one, e) for e in entries}
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in done:
+                    result = future.result()
+                    results.append(result)
+                    history.record(conn, run_id, result)  # type: ignore[arg-type]
+                    board.done(result.entry_id, report.result_line(result), report.STATUS_STYLES.get(result.status, ""))
+        except KeyboardInterrupt:
+            interrupted = True
+            for future in pending:
+                future.cancel()
+            process.cancel_all()
+            wait(pending)
+        finally:
+            restore()
+    return results, interrupted
+
+
+def _sigterm_as_interrupt():  # -> a function that restores the previous handler
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+def exit_code(results: list[Result], regressions: list[Result], fail_on: str) -> int:
+    if fail_on == "never":
+        return EXIT_OK
+    if fail_on == "regression":
+        return EXIT_FAILED if regressions else EXIT_OK
+    return EXIT_FAILED if any(r.failing for r in results) else EXIT_OK

@@ -1,0 +1,66 @@
+"""``awrepro fetch``: each entry's code in the cache at exactly its pinned commit."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from awrepro import console, sources
+from awrepro.cache import Cache
+from awrepro.constants import EXIT_FAILED, EXIT_OK
+from awrepro.errors import FetchError
+from awrepro.progress import Board
+from awrepro.registry import Entry, LoadedRegistry
+
+
+def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], *, dest: Path | None, jobs: int,
+        options: sources.FetchOptions) -> int:
+    with_code = [e for e in entries if e.impl is not None]
+    for entry in entries:
+        if entry.impl is None:
+            console.info(f"{entry.id}: no code ({entry.paper.no_code})")
+    logs = cache.new_log_folder("fetch")
+    failed: list[str] = []
+    located: dict[str, Path] = {}
+
+    def fetch_one(entry: Entry) -> None:
+        board.stage(entry.id, "fetching")
+        started = time.monotonic()
+        try:
+            checkout = sources.ensure(cache, entry.impl, registry.root, options, logs / f"{_safe(entry.id)}.log")  # type: ignore[arg-type]
+            where = checkout.root
+            if dest is not None:
+                board.stage(entry.id, "copying")
+                target = dest if len(with_code) == 1 else dest / _safe(entry.id)
+                where = sources.working_copy(target, entry.impl, registry.root, cache, options)  # type: ignore[arg-type]
+        except FetchError as exc:
+            failed.append(entry.id)
+            board.done(entry.id, f"{entry.id}  fetch-error  {exc.message}", style="red")
+            return
+        located[entry.id] = where
+        state = f"fetched in {time.monotonic() - started:.1f}s" if checkout.fetched else "cached"
+        board.done(entry.id, f"{entry.id}  {state}  {where}")
+
+    with Board(len(with_code), "fetch") as board:
+        if len(with_code) == 1:
+            fetch_one(with_code[0])  # no thread pool for the common single-entry case
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+                list(pool.map(fetch_one, with_code))
+    _next_step(located)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _safe(entry_id: str) -> str:
+    return entry_id.replace("/", "--")
+
+
+def _next_step(located: dict[str, Path]) -> None:
+    if len(located) != 1:
+        return
+    entry_id, where = next(iter(located.items()))
+    console.info(f"Next: cd {where}")
+    console.info(f"      or run something in its environment: awrepro run {entry_id} -- python ...")

@@ -1,0 +1,62 @@
+"""``awrepro mirror DIR``: bare mirrors of the entries' repositories and archives, for offline machines.
+
+DIR holds ``HOST/OWNER/REPO.git`` (the pinned commits, kept by ``refs/awrepro/pins/*``) and
+``archives/SHA256/FILE``. ``awrepro fetch --mirror DIR`` reads it without touching the network;
+``git daemon --base-path=DIR`` can serve it to a whole cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from awrepro import archives, console, git, sources
+from awrepro.cache import Cache
+from awrepro.constants import EXIT_FAILED, EXIT_OK
+from awrepro.errors import FetchError
+from awrepro.registry import Entry, LoadedRegistry
+
+
+def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], folder: Path, *, allow_file: bool) -> int:
+    options = sources.FetchOptions(allow_file=allow_file)
+    folder = folder.absolute()
+    failed = 0
+    for entry in entries:
+        impl = entry.impl
+        if impl is None:
+            continue
+        try:
+            where = _mirror_one(registry, cache, entry, folder, options)
+        except FetchError as exc:
+            failed += 1
+            console.error(f"{entry.id}: {exc.message}")
+            continue
+        console.print_plain(f"{entry.id}  {where}")
+    console.info(f"Use it offline: awrepro fetch --mirror {folder} ...  (or serve it: git daemon --base-path={folder} --export-all)")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _mirror_one(registry: LoadedRegistry, cache: Cache, entry: Entry, folder: Path, options: sources.FetchOptions) -> Path:
+    impl = entry.impl
+    assert impl is not None
+    code = impl.code
+    if code.kind == "archive":
+        checkout = archives.ensure(cache, impl, registry.root, options)
+        stored = next(p for p in checkout.tree.parent.iterdir() if p.is_file() and p.name != sources.MARKER)
+        target = archives.mirror_archive_path(folder, code.sha256 or "", code.archive or "")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(stored, target)
+        return target
+    cached = sources.ensure_commit(cache, code, options)
+    target = folder / f"{sources.url_path(code.url)}.git"
+    if not (target / "HEAD").is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        git.init_bare(target)
+        (target / "git-daemon-export-ok").touch()
+    pin = f"refs/awrepro/pins/{code.commit}"
+    git.checked(["fetch", "-q", str(cached), f"{pin}:{pin}"], what=f"copying {code.url} into the mirror", cwd=target,
+                allow_file=True)
+    os.utime(target)
+    return target

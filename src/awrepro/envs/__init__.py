@@ -1,0 +1,255 @@
+"""Environments: one per hash of the resolved spec, shared by every entry with that spec.
+
+An environment is built in place under a lock (a virtual environment cannot be moved), and
+counts only once its marker exists: the marker is written last, after the installs and the
+health check passed. Leftovers of an interrupted build have no marker, so the next run wipes
+them and builds again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from awrepro import interpreters, locks, process
+from awrepro.cache import Cache
+from awrepro.envs import pip, uv
+from awrepro.envs.base import Backend, IndexOptions, env_python, user_pip_settings
+from awrepro.errors import EntrySkipped, EnvSetupError
+from awrepro.model import Implementation
+
+BACKENDS: dict[str, Backend] = {"uv": uv, "pip": pip}  # type: ignore[dict-item]
+FORMAT = 1  # bump when the way environments are built changes: every key changes with it
+MARKER = "awrepro-env.json"
+INSTALL_TIMEOUT = 3600.0
+
+
+@dataclass(frozen=True)
+class Environment:
+    prefix: Path
+    key: str
+    python_version: str
+    built: bool
+
+    @property
+    def python(self) -> Path:
+        return env_python(self.prefix)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything that decides what an environment holds; its hash is the environment's key."""
+
+    impl: Implementation
+    backend: str
+    interpreter: interpreters.Interpreter
+    root: Path  # the checkout (or subdir) that installs and steps run in
+    checkout_key: str
+    requirements_text: str
+
+    def key(self) -> str:
+        env = self.impl.env
+        tied_to_checkout = env.install != "none" or bool(env.steps)
+        spec = {
+            "format": FORMAT,
+            "backend": self.backend,
+            "python": self.interpreter.version,
+            "requirements": list(env.requirements),
+            "requirements_file": self.requirements_text,
+            "no_deps": list(env.no_deps),
+            "install": env.install,
+            "find_links": list(env.find_links),
+            "index_url": env.index_url,
+            "extra_index_urls": list(env.extra_index_urls),
+            "steps": list(env.steps),
+            "vars": env.vars if env.steps else {},
+            "checkout": self.checkout_key if tied_to_checkout else None,
+        }
+        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+def plan(impl: Implementation, root: Path, checkout_key: str, backend: str | None = None) -> Plan:
+    """Resolve an implementation's environment spec on this machine; skip it if no interpreter fits."""
+    interpreter = interpreters.find(impl.env.python)
+    if interpreter is None:
+        raise EntrySkipped(f"needs Python {impl.env.python}; none found (see README: adding an interpreter)")
+    text = ""
+    if impl.env.requirements_file:
+        try:
+            text = (root / impl.env.requirements_file).read_text(encoding="utf-8")
+        except OSError:
+            raise EnvSetupError(f"requirements file {impl.env.requirements_file} not found in the checkout") from None
+    return Plan(impl, backend or impl.env.backend, interpreter, root, checkout_key, text)
+
+
+def location(cache: Cache, key: str) -> Path:
+    return cache.envs / key[:16]
+
+
+def ready(prefix: Path, key: str) -> bool:
+    """The marker says this exact spec finished installing and passed its health check."""
+    try:
+        marker = json.loads((prefix / MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return marker.get("key") == key and env_python(prefix).exists()
+
+
+def ensure(cache: Cache, the_plan: Plan, log_path: Path | None = None) -> Environment:
+    """Reuse the environment for this plan, or build it (once, even with concurrent runs)."""
+    key = the_plan.key()
+    prefix = location(cache, key)
+    if ready(prefix, key):
+        return Environment(prefix, key, the_plan.interpreter.version, built=False)
+    with locks.locked(cache.envs / f"{key[:16]}.lock"):
+        if ready(prefix, key):
+            return Environment(prefix, key, the_plan.interpreter.version, built=False)
+        if prefix.exists():  # an interrupted build: never trusted
+            shutil.rmtree(prefix)
+        try:
+            _build(cache, the_plan, prefix, log_path)
+            _health_check(the_plan, prefix, log_path)
+        except BaseException:
+            shutil.rmtree(prefix, ignore_errors=True)
+            raise
+        marker = {"key": key, "python": the_plan.interpreter.version, "backend": the_plan.backend,
+                  "requirements": list(the_plan.impl.env.requirements), "created": datetime.now(timezone.utc).isoformat()}
+        temporary = prefix / f".{MARKER}.tmp"
+        temporary.write_text(json.dumps(marker, indent=2) + "\n")
+        os.replace(temporary, prefix / MARKER)
+    return Environment(prefix, key, the_plan.interpreter.version, built=True)
+
+
+def _index_options(the_plan: Plan) -> IndexOptions:
+    env = the_plan.impl.env
+    own = IndexOptions(env.find_links, env.index_url, env.extra_index_urls)
+    if the_plan.backend != "uv":
+        return own  # pip reads the user's configuration itself
+    user = user_pip_settings()
+    return IndexOptions(
+        find_links=own.find_links + user.find_links,
+        index_url=own.index_url or user.index_url,
+        extra_index_urls=own.extra_index_urls + user.extra_index_urls,
+        constraints=user.constraints,
+    )
+
+
+def _build(cache: Cache, the_plan: Plan, prefix: Path, log_path: Path | None) -> None:
+    backend = BACKENDS[the_plan.backend]
+    env = the_plan.impl.env
+    index = _index_options(the_plan)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    steps: list[tuple[str, list[str]]] = [("create the environment", backend.create(prefix, the_plan.interpreter.path))]
+    requirements = list(env.requirements)
+    if env.requirements_file:
+        requirements += ["-r", str(the_plan.root / env.requirements_file)]
+    if requirements:
+        steps.append(("install requirements", backend.install_command(prefix, requirements, index)))
+    if env.no_deps:
+        steps.append(("install --no-deps packages", backend.install_command(prefix, ["--no-deps", *env.no_deps], index)))
+    if env.install != "none":
+        target = ["-e", str(the_plan.root)] if env.install == "editable" else [str(the_plan.root)]
+        steps.append((f"{env.install} install of the checkout", backend.install_command(prefix, target, index)))
+    with scratch(cache) as tmp:
+        environ = process.scrubbed_environ(allow=process.INSTALL_ALLOWLIST, prefixes=process.INSTALL_PREFIXES,
+                                           extra={"TMPDIR": str(tmp)})
+        for what, cmd in steps:
+            _step(what, cmd, the_plan.root, environ, log_path)
+        activated = activate(prefix, the_plan.impl, the_plan.root, environ)
+        for command in env.steps:
+            _step(f"step `{command}`", ["/bin/sh", "-c", command], the_plan.root, activated, log_path)
+
+
+def _step(what: str, cmd: list[str], cwd: Path, environ: dict[str, str], log_path: Path | None) -> None:
+    _log(log_path, f"$ {' '.join(cmd)}")
+    done = process.run(cmd, cwd=cwd, env=environ, timeout=INSTALL_TIMEOUT, log_path=log_path)
+    if not done.ok:
+        reason = "timed out" if done.timed_out else process.last_error_line(done.output)
+        raise EnvSetupError(f"{what} failed: {reason}")
+
+
+def _health_check(the_plan: Plan, prefix: Path, log_path: Path | None) -> None:
+    """The interpreter starts and every declared package is installed.
+
+    Distribution names are checked through their metadata: import names differ (opencv-python
+    is ``cv2``) and importing torch alone takes seconds.
+    """
+    from packaging.requirements import Requirement
+
+    names = [Requirement(r).name for r in (*the_plan.impl.env.requirements, *the_plan.impl.env.no_deps)]
+    script = ("import importlib.metadata as m, sys\n"
+              "def has(name):\n"
+              "    try:\n        m.version(name)\n        return True\n"
+              "    except m.PackageNotFoundError:\n        return False\n"
+              f"missing = [n for n in {names!r} if not has(n)]\n"
+              "print('health: missing ' + ', '.join(missing) if missing else 'health: ok')\n"
+              "sys.exit(1 if missing else 0)\n")
+    done = process.run([str(env_python(prefix)), "-c", script], cwd=prefix, env=process.scrubbed_environ(),
+                       timeout=120, log_path=log_path)
+    if not done.ok:
+        raise EnvSetupError(f"health check failed: {process.last_error_line(done.output)}")
+
+
+def activate(prefix: Path, impl: Implementation, root: Path, base: dict[str, str]) -> dict[str, str]:
+    """``base`` with the environment active (PATH, VIRTUAL_ENV) and the entry's variables set."""
+    environ = dict(base)
+    environ.pop("PYTHONHOME", None)
+    environ["VIRTUAL_ENV"] = str(prefix)
+    environ["PATH"] = f"{prefix / 'bin'}{os.pathsep}{base.get('PATH', os.defpath)}"
+    environ.update(expand_vars(impl, root))
+    return environ
+
+
+def expand_vars(impl: Implementation, root: Path) -> dict[str, str]:
+    return {name: value.replace("{checkout}", str(root)) for name, value in impl.env.vars.items()}
+
+
+@contextmanager
+def scratch(cache: Cache) -> Iterator[Path]:
+    """A temporary folder inside the cache (TMPDIR for children), removed afterwards."""
+    base = cache.root / "tmp"
+    base.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(dir=base))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _log(log_path: Path | None, line: str) -> None:
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("a", encoding="utf-8") as log:
+            log.write(line + "\n")
+
+
+def used_environments(registry: object, cache: Cache) -> set[Path]:
+    """Environment folders that some entry of ``registry`` would use now (for ``gc``)."""
+    from awrepro import sources
+
+    used: set[Path] = set()
+    if not cache.envs.is_dir():
+        return used
+    for entry in registry.entries():  # type: ignore[attr-defined]
+        impl = entry.impl
+        if impl is None or impl.code.kind != "git":
+            continue
+        try:
+            patches = [text for _, text in sources.read_patches(impl, registry.root)]  # type: ignore[attr-defined]
+            key = sources.checkout_key(impl, patches)
+            tree = cache.checkouts / key / impl.code.repo_name
+            root = tree / impl.code.subdir if impl.code.subdir else tree
+            if not tree.is_dir():
+                continue
+            used.add(location(cache, plan(impl, root, key).key()))
+        except Exception:  # noqa: BLE001 (an entry that cannot be planned keeps nothing alive)
+            continue
+    return used

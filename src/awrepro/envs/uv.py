@@ -1,0 +1,28 @@
+"""The uv backend (the default): fast installs, packages hard-linked from uv's cache."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+
+from awrepro.envs.base import IndexOptions, env_python
+
+NAME = "uv"
+
+
+@functools.lru_cache(maxsize=1)
+def uv_binary() -> str:
+    """The uv executable that ships with the ``uv`` package awrepro depends on."""
+    from uv import find_uv_bin
+
+    return str(find_uv_bin())
+
+
+def create(prefix: Path, python: Path) -> list[str]:
+    return [uv_binary(), "venv", "--quiet", "--no-python-downloads", "--python", str(python), str(prefix)]
+
+
+def install_command(prefix: Path, args: Sequence[str], index: IndexOptions) -> list[str]:
+    return [uv_binary(), "pip", "install", "--no-python-downloads", "--python", str(env_python(prefix)),
+            *index.as_args(), *args]

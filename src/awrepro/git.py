@@ -1,0 +1,170 @@
+"""Every git call awrepro makes, with a scrubbed environment, a timeout and errors told apart.
+
+git runs as a subprocess through ``process.run`` (GitPython's import alone costs ~80 ms on a
+path whose start-up is benchmarked, and it adds nothing over the CLI here). git never prompts,
+never runs hooks, and speaks only the transports allowed for the call.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from awrepro import process
+from awrepro.errors import FetchError, UnsafeSourceError
+
+DEFAULT_TIMEOUT = 600.0
+RETRIES = 3
+RETRY_BUDGET_SECONDS = 120.0
+_SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:(?!//)")
+
+# Variables that would point git at another repository than the one we name.
+_STRAY = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+          "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES", "GIT_COMMON_DIR", "GIT_PREFIX", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS",
+          "GIT_CONFIG_COUNT", "GIT_EXEC_PATH", "GIT_TEMPLATE_DIR", "GIT_QUARANTINE_PATH", "GIT_PROTOCOL", "GIT_TRACE")
+
+
+def url_scheme(url: str) -> str:
+    """``https``, ``ssh``, ``git``, ``file`` or whatever else the URL names (``ext`` for ``ext::``)."""
+    if _SCP_LIKE.match(url):
+        return "ssh"
+    found = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)(://|::)", url)
+    if found:
+        return found.group(1).lower()
+    return "file"  # a plain path
+
+
+def check_url(url: str, *, allow_file: bool) -> None:
+    """Refuse a transport before git ever sees the URL."""
+    scheme = url_scheme(url)
+    allowed = {"https", "ssh", "git"} | ({"file"} if allow_file else set())
+    if scheme not in allowed:
+        hint = " (local paths need --allow-file or AWREPRO_ALLOW_FILE_URLS=1)" if scheme == "file" else ""
+        raise UnsafeSourceError(f"refusing {url!r}: transport {scheme!r} is not allowed; use https, ssh or git{hint}")
+
+
+def environ(*, allow_file: bool, source: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The caller's environment (their git config, credential helpers, ssh agent) minus stray GIT_* variables."""
+    source = os.environ if source is None else source
+    env = {k: v for k, v in source.items() if k not in _STRAY and not k.startswith("GIT_TRACE")}
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env["GCM_INTERACTIVE"] = "never"
+    env["GIT_ALLOW_PROTOCOL"] = "https:ssh:git" + (":file" if allow_file else "")
+    env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+    return env
+
+
+def run(args: Sequence[str], *, cwd: Path | None = None, allow_file: bool = False, timeout: float = DEFAULT_TIMEOUT,
+        log_path: Path | None = None) -> process.Completed:
+    """``git ARGS`` with hooks off; never raises for a non-zero exit."""
+    cmd = ["git", "-c", "core.hooksPath=/dev/null", "-c", "advice.detachedHead=false", *args]
+    return process.run(cmd, cwd=cwd, env=environ(allow_file=allow_file), timeout=timeout, log_path=log_path)
+
+
+def checked(args: Sequence[str], *, what: str, **kwargs: object) -> str:
+    """``git ARGS``; a failure raises FetchError naming ``what`` and git's last error line."""
+    done = run(args, **kwargs)  # type: ignore[arg-type]
+    if not done.ok:
+        reason = "timed out" if done.timed_out else process.last_error_line(done.output)
+        raise FetchError(f"{what} failed: {reason}")
+    return done.output.strip()
+
+
+# ---------------------------------------------------------------- fetching a pinned commit
+
+# Checked in this order: the first group whose phrase appears in git's output names the failure.
+_KINDS = (
+    ("not-found", ("repository not found", "does not appear to be a git repository", "not exported",
+                   "no such repository", "repository does not exist")),
+    ("auth", ("authentication failed", "could not read username", "terminal prompts disabled",
+              "permission denied", "could not read password", "access denied")),
+    ("unadvertised", ("not our ref", "unadvertised object", "couldn't find remote ref", "no such remote ref")),
+    ("unreachable", ("could not resolve host", "network is unreachable", "connection refused", "failed to connect",
+                     "unable to connect", "no route to host", "unable to look up")),
+    ("transient", ("connection reset", "early eof", "remote end hung up unexpectedly", "rpc failed", "timed out",
+                   "http 502", "http 503", "http 504", "the requested url returned error: 5",
+                   "unexpected disconnect", "temporary failure")),
+)
+
+
+def classify(output: str) -> str:
+    """``not-found``, ``auth``, ``unadvertised``, ``unreachable``, ``transient`` or ``other``."""
+    text = output.lower()
+    for kind, phrases in _KINDS:
+        if any(phrase in text for phrase in phrases):
+            return kind
+    return "other"
+
+
+def has_commit(repo: Path, commit: str) -> bool:
+    return run(["cat-file", "-e", f"{commit}^{{commit}}"], cwd=repo, timeout=60).ok
+
+
+def init_bare(path: Path) -> None:
+    checked(["init", "-q", "--bare", str(path)], what=f"git init {path}")
+
+
+def fetch_commit(repo: Path, url: str, commit: str, *, allow_file: bool, log_path: Path | None = None) -> None:
+    """Bring ``commit`` into the bare ``repo``: shallow by SHA first, then the full refs if refused.
+
+    The commit is kept by a ref ``refs/awrepro/pins/SHA`` so that git's own gc never drops it.
+    """
+    check_url(url, allow_file=allow_file)
+    pin_ref = f"refs/awrepro/pins/{commit}"
+    shallow, output = _fetch_with_retries(repo, ["--depth", "1", url, f"{commit}:{pin_ref}"], allow_file, log_path)
+    if shallow == "ok":
+        return
+    if shallow != "unadvertised":
+        raise FetchError(_permanent_message(shallow, url, commit, output))
+    # The server refuses to hand out an unadvertised commit (protocol v0 without
+    # uploadpack.allowReachableSHA1InWant): take every advertised ref, then look again.
+    unshallow = ["--unshallow"] if (repo / "shallow").exists() else []
+    full, output = _fetch_with_retries(repo, [*unshallow, url, "+refs/*:refs/awrepro/remote/*"], allow_file, log_path)
+    if full not in ("ok", "unadvertised"):
+        raise FetchError(_permanent_message(full, url, commit, output))
+    if not has_commit(repo, commit):
+        raise FetchError(f"commit {commit[:12]} not found in {url}: force-pushed away or deleted upstream")
+    checked(["update-ref", pin_ref, commit], what="git update-ref", cwd=repo)
+
+
+def _fetch_with_retries(repo: Path, args: list[str], allow_file: bool, log_path: Path | None) -> tuple[str, str]:
+    """Run one ``git fetch``, retrying transient failures with backoff (bounded in tries and time).
+
+    Returns ``("ok", "")`` or the failure's kind and git's output.
+    """
+    deadline = time.monotonic() + RETRY_BUDGET_SECONDS
+    for attempt in range(RETRIES):
+        done = run(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", *args], cwd=repo,
+                   allow_file=allow_file, log_path=log_path)
+        if done.ok:
+            return "ok", ""
+        kind = "transient" if done.timed_out else classify(done.output)
+        if kind != "transient" or attempt == RETRIES - 1 or time.monotonic() + 2**attempt > deadline:
+            return kind, done.output
+        time.sleep(2**attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _permanent_message(kind: str, url: str, commit: str, output: str) -> str:
+    detail = process.last_error_line(output)
+    if kind == "not-found":
+        return f"repository not found: {url}"
+    if kind == "auth":
+        return f"authentication required for {url} (git never prompts: set up a credential helper or an ssh key)"
+    if kind == "unreachable":
+        return f"network unreachable: cannot connect to {url} ({detail})"
+    if kind == "transient":
+        return f"fetching {url} kept failing after {RETRIES} tries ({detail})"
+    return f"fetching {commit[:12]} from {url} failed: {detail}"
+
+
+def head_of(worktree: Path) -> str | None:
+    """The commit a detached checkout points at, read from ``.git/HEAD`` without running git."""
+    try:
+        head = (worktree / ".git" / "HEAD").read_text().strip()
+    except OSError:
+        return None
+    return head if re.fullmatch(r"[0-9a-f]{40}", head) else None

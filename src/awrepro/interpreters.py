@@ -1,0 +1,88 @@
+"""Finding a Python interpreter on this machine that matches an entry's constraint.
+
+Looked for, in order: the interpreter awrepro runs on, ``python3.X`` on PATH, pyenv's
+versions, and finally ``uv python find``. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from awrepro import process
+
+_PROBE = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    path: Path
+    version: str  # "3.11.7"
+
+
+def constraint_of(value: str) -> str:
+    """A bare version like ``2.7`` means ``==2.7.*``; anything else is already a specifier."""
+    return f"=={value}.*" if re.fullmatch(r"\d+(\.\d+)?", value.strip()) else value
+
+
+def find(constraint: str) -> Interpreter | None:
+    """The first interpreter whose version satisfies ``constraint`` (a PEP 440 specifier)."""
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    spec = SpecifierSet(constraint_of(constraint))
+    for candidate in _candidates():
+        found = probe(candidate)
+        if found and spec.contains(Version(found.version), prereleases=True):
+            return found
+    return _uv_find(constraint_of(constraint))
+
+
+def _candidates() -> list[Path]:
+    seen: list[Path] = [Path(sys.executable)]
+    for minor in range(15, 5, -1):
+        for name in (f"python3.{minor}",):
+            path = shutil.which(name)
+            if path:
+                seen.append(Path(path))
+    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    if pyenv.is_dir():
+        for version_dir in sorted(pyenv.iterdir(), key=_version_key, reverse=True):
+            for name in ("python3", "python2", "python"):
+                if (version_dir / "bin" / name).is_file():
+                    seen.append(version_dir / "bin" / name)
+                    break
+    for name in ("python2.7", "python2"):
+        path = shutil.which(name)
+        if path:
+            seen.append(Path(path))
+    return list(dict.fromkeys(seen))
+
+
+def _version_key(path: Path) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", path.name)[:3]) or (0,)
+
+
+@functools.lru_cache(maxsize=None)
+def probe(path: Path) -> Interpreter | None:
+    """Run ``path`` once to learn its version; None if it does not start (a pyenv shim of another version)."""
+    done = process.run([str(path), "-c", _PROBE], timeout=20)
+    version = done.output.strip()
+    if not done.ok or not re.fullmatch(r"\d+\.\d+\.\d+", version):
+        return None
+    return Interpreter(path, version)
+
+
+def _uv_find(constraint: str) -> Interpreter | None:
+    from awrepro.envs.uv import uv_binary
+
+    done = process.run([uv_binary(), "python", "find", "--no-python-downloads", constraint], timeout=30)
+    found = done.output.strip().splitlines()
+    if not done.ok or not found:
+        return None
+    return probe(Path(found[-1]))

@@ -1,0 +1,139 @@
+"""The registry's domain objects: frozen dataclasses, built only from validated data.
+
+pydantic checks the registry at the edge (``schema.py``); inside awrepro entries are these
+plain records. Keeping pydantic out of them lets a warm ``fetch`` or ``list`` start without
+importing it (about 150 ms): the validated data is cached as JSON by the registry's hash.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class Code:
+    git: str | None = None
+    commit: str | None = None
+    subdir: str | None = None
+    sparse: tuple[str, ...] = ()
+    official: bool = False
+    listed_as: str | None = None
+    submodules: bool = False
+    archive: str | None = None
+    sha256: str | None = None
+
+    @property
+    def kind(self) -> Literal["git", "archive"]:
+        return "git" if self.git else "archive"
+
+    @property
+    def url(self) -> str:
+        return self.git or self.archive or ""
+
+    @property
+    def pinned(self) -> bool:
+        return bool(self.commit or self.sha256)
+
+    @property
+    def repo_name(self) -> str:
+        """The repository's own name (``longformer`` for .../allenai/longformer.git)."""
+        tail = re.split(r"[/:]", self.url.rstrip("/"))[-1]
+        return re.sub(r"(\.git|\.tar\.gz|\.tgz|\.tar|\.zip)$", "", tail) or "code"
+
+    def short(self) -> str:
+        """``owner/repo@1a2b3c4`` for a git source, ``archive`` otherwise."""
+        if not self.git or not self.commit:
+            return "archive" if self.sha256 else "archive (unpinned)"
+        parts = re.split(r"[/:]", re.sub(r"\.git$", "", self.git.rstrip("/")))
+        return f"{'/'.join(parts[-2:])}@{self.commit[:7]}"
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    python: str = "==3.11.*"
+    backend: Literal["uv", "pip"] = "uv"
+    requirements: tuple[str, ...] = ()
+    requirements_file: str | None = None
+    install: Literal["none", "editable", "normal"] = "none"
+    no_deps: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    patches: tuple[str, ...] = ()
+    steps: tuple[str, ...] = ()
+    vars: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StaticCheck:
+    reason: str
+    python: str | None = None
+    command: str | None = None
+    script: str | None = None
+    cwd: str = "."
+    timeout: int | None = None
+
+
+@dataclass(frozen=True)
+class SmokeSpec:
+    command: str | None = None
+    script: str | None = None
+    cwd: str = "."
+    timeout: int = 600
+    gpu: bool = False
+    expect: str | None = None
+    static: StaticCheck | None = None
+
+    @property
+    def runnable(self) -> bool:
+        return bool(self.command or self.script)
+
+
+@dataclass(frozen=True)
+class Implementation:
+    code: Code
+    smoke: SmokeSpec
+    env: EnvSpec = field(default_factory=EnvSpec)
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Paper:
+    title: str
+    venue: str
+    year: int
+    section: str
+    authors: tuple[str, ...] = ()
+    arxiv: str | None = None
+    pdf: str | None = None
+    summary: str | None = None
+    tags: tuple[str, ...] = ()
+    no_code: str | None = None
+    impl: dict[str, Implementation] = field(default_factory=dict)
+
+
+def _tuples(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: tuple(value) if isinstance(value, list) else value for key, value in data.items()}
+
+
+def implementation_from_dict(data: dict[str, Any]) -> Implementation:
+    smoke = dict(data["smoke"])
+    static = smoke.pop("static", None)
+    return Implementation(
+        code=Code(**_tuples(data["code"])),
+        env=EnvSpec(**_tuples(data["env"])),
+        smoke=SmokeSpec(**smoke, static=StaticCheck(**static) if static else None),
+        description=data.get("description"),
+    )
+
+
+def papers_from_dict(papers: dict[str, Any]) -> dict[str, Paper]:
+    """Build the papers from validated (``model_dump``-shaped) data."""
+    built: dict[str, Paper] = {}
+    for paper_id, data in papers.items():
+        fields = _tuples({k: v for k, v in data.items() if k != "impl"})
+        impls = {name: implementation_from_dict(impl) for name, impl in data.get("impl", {}).items()}
+        built[paper_id] = Paper(**fields, impl=impls)
+    return built

@@ -1,0 +1,199 @@
+"""The one place awrepro starts other programs.
+
+Every child gets a session of its own, so on a timeout or Ctrl-C the whole process group
+gets SIGTERM, a grace period, then SIGKILL. Output goes to a file, never a pipe: a
+grandchild that detached with ``setsid`` and kept our stdout open cannot hang awrepro.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+GRACE_SECONDS = 3.0
+_TAIL_BYTES = 64 * 1024
+
+# Variables a third-party child may see: nothing that carries a secret.
+BASE_ALLOWLIST = ("PATH", "HOME", "LANG", "LANGUAGE", "TERM", "TZ", "USER", "LOGNAME", "SHELL", "SSL_CERT_FILE", "SSL_CERT_DIR")
+BASE_PREFIXES = ("LC_",)
+# Installers also need their own settings and proxies (the user's pip config names the wheel folder).
+INSTALL_ALLOWLIST = BASE_ALLOWLIST + ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "PIP_CONFIG_FILE", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")
+INSTALL_PREFIXES = BASE_PREFIXES + ("PIP_", "UV_")
+
+
+_children: set[subprocess.Popen[bytes]] = set()
+_children_lock = threading.Lock()
+_cancelled = threading.Event()
+
+
+def cancel_all() -> None:
+    """Ctrl-C in a parallel run: start nothing new, and end every running child's process group."""
+    _cancelled.set()
+    with _children_lock:
+        children = list(_children)
+    for child in children:
+        _signal_group(child.pid, signal.SIGTERM)
+    deadline = time.monotonic() + GRACE_SECONDS
+    for child in children:
+        try:
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        _signal_group(child.pid, signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class Completed:
+    """How a child ended. ``returncode`` is None when it was killed for a timeout."""
+
+    returncode: int | None
+    duration: float
+    output: str
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def scrubbed_environ(
+    *,
+    allow: Sequence[str] = BASE_ALLOWLIST,
+    prefixes: Sequence[str] = BASE_PREFIXES,
+    extra: Mapping[str, str] | None = None,
+    source: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """An environment built from an allowlist of the caller's, plus ``extra``."""
+    source = os.environ if source is None else source
+    env = {k: v for k, v in source.items() if k in allow or k.startswith(tuple(prefixes))}
+    env.update(extra or {})
+    return env
+
+
+def run(
+    cmd: Sequence[str] | str,
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    log_path: Path | None = None,
+    shell: bool = False,
+) -> Completed:
+    """Run ``cmd`` to completion (or timeout) and return its exit code, duration and output tail.
+
+    With ``log_path`` the output is appended there (and kept); otherwise a temporary file holds it.
+    A missing program or unusable cwd is exit code 127 with the reason as output, never an exception.
+    """
+    if _cancelled.is_set():
+        raise KeyboardInterrupt
+    started = time.monotonic()
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(log_path, "a+b")  # noqa: SIM115 (closed below)
+    else:
+        log = tempfile.TemporaryFile()  # noqa: SIM115
+    offset = log.tell()
+    try:
+        try:
+            child = subprocess.Popen(
+                cmd,
+                cwd=cwd,
+                env=dict(env) if env is not None else None,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                shell=shell,
+            )
+        except OSError as exc:
+            message = f"cannot run {_describe(cmd)}: {exc.strerror or exc}"
+            log.write((message + "\n").encode())
+            return Completed(127, time.monotonic() - started, message)
+        with _children_lock:
+            _children.add(child)
+        try:
+            timed_out = _wait(child, timeout)
+        finally:
+            with _children_lock:
+                _children.discard(child)
+        if _cancelled.is_set():
+            raise KeyboardInterrupt
+        log.flush()
+        return Completed(
+            None if timed_out else child.returncode,
+            time.monotonic() - started,
+            _tail(log, offset),
+            timed_out=timed_out,
+        )
+    finally:
+        log.close()
+
+
+def _wait(child: subprocess.Popen[bytes], timeout: float | None) -> bool:
+    """Wait for the child; True if it had to be killed for the timeout. Ctrl-C kills it too."""
+    try:
+        child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(child)
+        return True
+    except BaseException:
+        kill_group(child)
+        raise
+    # The child is gone; anything it left running in its group goes with it.
+    _signal_group(child.pid, signal.SIGKILL)
+    return False
+
+
+def kill_group(child: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the child's process group, wait a grace period, then SIGKILL whatever is left."""
+    _signal_group(child.pid, signal.SIGTERM)
+    try:
+        child.wait(timeout=GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        pass
+    _signal_group(child.pid, signal.SIGKILL)
+    child.wait()
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _tail(log: object, offset: int) -> str:
+    handle = log  # a binary file object positioned anywhere
+    size = handle.seek(0, os.SEEK_END)  # type: ignore[attr-defined]
+    start = max(offset, size - _TAIL_BYTES)
+    handle.seek(start)  # type: ignore[attr-defined]
+    return handle.read().decode("utf-8", errors="replace")  # type: ignore[attr-defined]
+
+
+def _describe(cmd: Sequence[str] | str) -> str:
+    return cmd if isinstance(cmd, str) else (cmd[0] if cmd else "(nothing)")
+
+
+def last_error_line(output: str) -> str:
+    """The line of the output most likely to say what went wrong."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    markers = ("error", "Error", "ERROR", "fatal:", "Traceback", "No module named", "not found", "FAILED")
+    for line in reversed(lines):
+        if any(marker in line for marker in markers) and not line.startswith("Traceback"):
+            return line[:300]
+    return lines[-1][:300] if lines else ""
+
+
+def run_interactive(cmd: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> int:
+    """Run ``cmd`` attached to the terminal (output streams live, Ctrl-C reaches it); return its exit code."""
+    try:
+        return subprocess.call(list(cmd), cwd=cwd, env=dict(env))
+    except FileNotFoundError:
+        return 127

@@ -1,0 +1,134 @@
+"""Reports for CI: versioned JSON, JUnit XML and a Markdown summary (see ``results.py`` for the JSON)."""
+
+from __future__ import annotations
+
+import json
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from awrepro import __version__
+from awrepro.results import REPORT_FORMAT, REPORT_VERSION, Result, summary
+
+_TAIL_LINES = 60
+
+
+@dataclass(frozen=True)
+class Reports:
+    """Where to write reports (None: not wanted)."""
+
+    json: Path | None = None
+    junit: Path | None = None
+    markdown: Path | None = None
+
+
+def write_all(results: Sequence[Result], reports: Reports, *, registry: str, started_at: str, finished_at: str,
+              interrupted: bool) -> None:
+    """Every report asked for, plus the Markdown summary on $GITHUB_STEP_SUMMARY when it is set."""
+    if reports.json:
+        data = json_report(results, registry=registry, started_at=started_at, finished_at=finished_at,
+                           interrupted=interrupted)
+        write_atomic(reports.json, json.dumps(data, indent=2) + "\n")
+    if reports.junit:
+        write_atomic(reports.junit, junit_xml(results))
+    summary = markdown(results)
+    if reports.markdown:
+        write_atomic(reports.markdown, summary)
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:  # GitHub Actions shows this file on the run's page
+        with open(step_summary, "a", encoding="utf-8") as handle:
+            handle.write(summary)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file and a rename: a reader never sees half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def json_report(results: Sequence[Result], *, registry: str, started_at: str, finished_at: str,
+                interrupted: bool) -> dict[str, Any]:
+    return {
+        "format": REPORT_FORMAT,
+        "version": REPORT_VERSION,
+        "awrepro": __version__,
+        "registry": registry,
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "interrupted": interrupted,
+        "summary": summary(list(results)),
+        "results": [r.to_dict() for r in results],
+    }
+
+
+def load_json_report(path: Path) -> dict[str, Any]:
+    from awrepro.errors import UsageError
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: not a readable awrepro JSON report ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != REPORT_FORMAT or data.get("version") != REPORT_VERSION:
+        raise UsageError(f"{path}: not an awrepro JSON report of version {REPORT_VERSION}")
+    return data
+
+
+def log_tail(path: str | None, lines: int = _TAIL_LINES) -> str:
+    if not path:
+        return ""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def junit_xml(results: Sequence[Result]) -> str:
+    counts = summary(list(results))
+    suite = ET.Element("testsuite", {
+        "name": "awrepro",
+        "tests": str(len(results)),
+        "failures": str(counts["failed"] + counts["timeout"] + counts["fetch-error"] + counts["setup-error"]),
+        "errors": str(counts["error"]),
+        "skipped": str(counts["skipped"]),
+        "time": f"{sum(r.duration for r in results):.3f}",
+    })
+    for result in results:
+        case = ET.SubElement(suite, "testcase", {
+            "classname": f"awrepro.{result.full_id.split('/')[0]}",
+            "name": result.entry_id,
+            "time": f"{result.duration:.3f}",
+        })
+        if result.status == "skipped":
+            ET.SubElement(case, "skipped", {"message": result.note})
+        elif result.status == "error":
+            ET.SubElement(case, "error", {"message": result.note, "type": "error"}).text = log_tail(result.log_path)
+        elif result.failing:
+            element = ET.SubElement(case, "failure", {"message": result.note, "type": result.status})
+            element.text = log_tail(result.log_path)
+        elif result.level == "static":
+            ET.SubElement(case, "system-out").text = f"passed at the static level: {result.note}"
+    ET.indent(suite)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+
+
+def markdown(results: Sequence[Result], *, title: str = "awrepro check") -> str:
+    counts = summary(list(results))
+    parts = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    lines = [f"## {title}", "", parts or "no entries", "",
+             "| Entry | Status | Level | Failed stage | Duration | Note |",
+             "| --- | --- | --- | --- | ---: | --- |"]
+    for r in results:
+        note = r.note.replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| `{r.entry_id}` | {_icon(r.status)} {r.status} | {r.level or ''} | {r.failed_stage or ''} "
+                     f"| {r.duration:.1f} s | {note} |")
+    return "\n".join(lines) + "\n"
+
+
+def _icon(status: str) -> str:
+    return {"passed": "✅", "skipped": "⏭️"}.get(status, "❌")

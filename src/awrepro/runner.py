@@ -1,0 +1,233 @@
+"""One entry, end to end: fetch → setup → smoke, each stage timed and logged, ending in a result.
+
+A failing smoke test is data (a ``Result``), not an exception. Only a fault of awrepro itself
+becomes status ``error``, and even that is reported for the entry, never stopping the run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from awrepro import envs, interpreters, process, sources
+from awrepro.cache import Cache
+from awrepro.errors import EntrySkipped, EnvSetupError, FetchError
+from awrepro.model import Implementation
+from awrepro.registry import Entry, LoadedRegistry
+from awrepro.results import Result, StageResult
+
+
+@dataclass(frozen=True)
+class Options:
+    fetch: sources.FetchOptions = field(default_factory=sources.FetchOptions)
+    backend: str | None = None
+    gpu: bool = False
+    timeout: int | None = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An entry ready to run things in: its code and (unless a bare static check) its environment."""
+
+    checkout: sources.Checkout
+    checkout_key: str
+    environment: envs.Environment | None
+
+
+def checkout_key(registry: LoadedRegistry, impl: Implementation) -> str:
+    return sources.checkout_key(impl, [text for _, text in sources.read_patches(impl, registry.root)])
+
+
+def prepare_env(cache: Cache, registry: LoadedRegistry, impl: Implementation, checkout: sources.Checkout,
+                options: Options, log_path: Path | None) -> envs.Environment:
+    the_plan = envs.plan(impl, checkout.root, checkout_key(registry, impl), options.backend)
+    return envs.ensure(cache, the_plan, log_path)
+
+
+def gpu_present() -> bool:
+    nvidia = shutil.which("nvidia-smi")
+    if not nvidia:
+        return False
+    return process.run([nvidia, "-L"], timeout=30).ok
+
+
+class Mode:
+    SMOKE = "smoke"
+    STATIC = "static"
+
+
+def choose_mode(impl: Implementation, options: Options, has_gpu: Callable[[], bool]) -> str:
+    """Run the smoke test where it can run here, else the static check; else the entry is skipped."""
+    smoke = impl.smoke
+    if smoke.runnable and (not smoke.gpu or (options.gpu and has_gpu())):
+        return Mode.SMOKE
+    if smoke.static is not None:
+        return Mode.STATIC
+    raise EntrySkipped("needs a GPU" + ("" if options.gpu else " (use --gpu on a machine with one)"))
+
+
+def check_entry(entry: Entry, registry: LoadedRegistry, cache: Cache, options: Options, log_dir: Path,
+                on_stage: Callable[[str], None] = lambda _: None) -> Result:
+    """Fetch, set up and smoke-test one entry; always returns a result."""
+    started = time.monotonic()
+    tracker = _Tracker(entry, log_dir, started)
+    try:
+        return _pipeline(entry, registry, cache, options, tracker, on_stage)
+    except EntrySkipped as exc:
+        return tracker.finish("skipped", exc.message)
+    except FetchError as exc:
+        return tracker.finish("fetch-error", exc.message, failed_stage="fetch")
+    except EnvSetupError as exc:
+        return tracker.finish("setup-error", exc.message, failed_stage="setup")
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 (a bug of ours is reported for this entry, the run goes on)
+        tracker.write_trace(traceback.format_exc())
+        summary = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return tracker.finish("error", f"awrepro internal error: {summary}", failed_stage=tracker.current)
+
+
+def _pipeline(entry: Entry, registry: LoadedRegistry, cache: Cache, options: Options, tracker: _Tracker,
+              on_stage: Callable[[str], None]) -> Result:
+    impl = entry.impl
+    if impl is None:
+        raise EntrySkipped(f"no code: {entry.paper.no_code}")
+    if impl.code.kind == "archive" and not impl.code.sha256:
+        raise EntrySkipped("unpinned archive: no sha256 is known, so its content cannot be trusted")
+    mode = choose_mode(impl, options, gpu_present)
+    tracker.level = mode
+    tracker.commit = impl.code.commit or impl.code.sha256
+
+    on_stage("fetch")
+    with tracker.stage("fetch") as log:
+        checkout = sources.ensure(cache, impl, registry.root, options.fetch, log)
+    on_stage("setup")
+    with tracker.stage("setup") as log:
+        static = impl.smoke.static
+        if mode == Mode.STATIC and static is not None and static.python:
+            interpreter = interpreters.find(static.python)
+            if interpreter is None:
+                raise EntrySkipped(f"static check needs Python {static.python}; none found")
+            environment = None
+        else:
+            environment = prepare_env(cache, registry, impl, checkout, options, log)
+            tracker.env_key = environment.key
+            interpreter = None
+    on_stage("smoke" if mode == Mode.SMOKE else "static")
+    with tracker.stage("smoke") as log:
+        outcome = run_smoke(impl, mode, checkout.root, environment, interpreter, cache, options, log)
+    return tracker.finish(*outcome, failed_stage=None if outcome[0] == "passed" else "smoke")
+
+
+def run_smoke(impl: Implementation, mode: str, root: Path, environment: envs.Environment | None,
+              interpreter: interpreters.Interpreter | None, cache: Cache, options: Options,
+              log_path: Path) -> tuple[str, str]:
+    """Run the smoke test (or static check); return (status, note)."""
+    smoke = impl.smoke
+    static = smoke.static if mode == Mode.STATIC else None
+    command, script = (static.command, static.script) if static else (smoke.command, smoke.script)
+    cwd = root / (static.cwd if static else smoke.cwd)
+    timeout = options.timeout or (static.timeout if static and static.timeout else smoke.timeout)
+    with envs.scratch(cache) as tmp:
+        environ = _smoke_environ(impl, root, environment, interpreter, tmp, gpu=options.gpu and smoke.gpu)
+        if script is not None:
+            (tmp / "smoke.py").write_text(script)
+            cmd: list[str] | str = ["python", str(tmp / "smoke.py")]
+        else:
+            cmd = ["/bin/sh", "-c", command or "true"]
+        done = process.run(cmd, cwd=cwd, env=environ, timeout=timeout, log_path=log_path)
+    if done.timed_out:
+        return "timeout", f"timed out after {timeout} s"
+    if not done.ok:
+        return "failed", process.last_error_line(done.output) or f"exit code {done.returncode}"
+    if smoke.expect and not static and not re.search(smoke.expect, done.output):
+        return "failed", f"output did not match {smoke.expect!r}"
+    return "passed", "" if not static else static.reason
+
+
+def _smoke_environ(impl: Implementation, root: Path, environment: envs.Environment | None,
+                   interpreter: interpreters.Interpreter | None, tmp: Path, *, gpu: bool) -> dict[str, str]:
+    base = process.scrubbed_environ(extra={"TMPDIR": str(tmp)})
+    if not gpu:
+        base["CUDA_VISIBLE_DEVICES"] = ""
+    if environment is not None:
+        return envs.activate(environment.prefix, impl, root, base)
+    # A bare interpreter for a static check: `python` on PATH is that interpreter.
+    assert interpreter is not None
+    shim = tmp / "bin"
+    shim.mkdir()
+    (shim / "python").symlink_to(interpreter.path)
+    base["PATH"] = f"{shim}{os.pathsep}{base.get('PATH', os.defpath)}"
+    base.update(envs.expand_vars(impl, root))
+    return base
+
+
+class _Tracker:
+    """Times and logs the stages of one entry and assembles its result."""
+
+    def __init__(self, entry: Entry, log_dir: Path, started: float) -> None:
+        self.entry = entry
+        self.folder = log_dir / entry.full_id.replace("/", "--")
+        self.started = started
+        self.stages: list[StageResult] = []
+        self.current: str | None = None
+        self.level: str | None = None
+        self.commit: str | None = None
+        self.env_key: str | None = None
+
+    def stage(self, name: str) -> _Stage:
+        return _Stage(self, name)
+
+    def write_trace(self, text: str) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with (self.folder / "awrepro-error.log").open("a") as log:
+            log.write(text)
+
+    def finish(self, status: str, note: str, failed_stage: str | None = None) -> Result:
+        if self.current is not None:  # the stage that raised
+            self.stages.append(StageResult(self.current, status, self._elapsed_in_stage, str(self.folder / f"{self.current}.log")))
+            self.current = None
+        log = str(self.folder / f"{failed_stage}.log") if failed_stage else None
+        return Result(
+            entry_id=self.entry.id,
+            full_id=self.entry.full_id,
+            status=status,
+            level=None if status == "skipped" else self.level,
+            failed_stage=failed_stage,
+            duration=time.monotonic() - self.started,
+            note=note,
+            commit=self.commit,
+            env_key=self.env_key,
+            log_path=log,
+            stages=tuple(self.stages),
+        )
+
+    _stage_started = 0.0
+
+    @property
+    def _elapsed_in_stage(self) -> float:
+        return time.monotonic() - self._stage_started
+
+
+class _Stage:
+    def __init__(self, tracker: _Tracker, name: str) -> None:
+        self.tracker = tracker
+        self.name = name
+
+    def __enter__(self) -> Path:
+        self.tracker.current = self.name
+        self.tracker._stage_started = time.monotonic()
+        self.tracker.folder.mkdir(parents=True, exist_ok=True)
+        return self.tracker.folder / f"{self.name}.log"
+
+    def __exit__(self, kind: object, exc: object, tb: object) -> None:
+        if exc is None:
+            tracker = self.tracker
+            tracker.stages.append(StageResult(self.name, "ok", tracker._elapsed_in_stage, str(tracker.folder / f"{self.name}.log")))
+            tracker.current = None

@@ -1,0 +1,393 @@
+"""The registry's schema (pydantic, strict) and its error messages.
+
+Every problem is reported at once, one line each, as
+``FILE:LINE: papers.ID.impl.NAME.key: reason``; see ``docs/registry-format.md``.
+The validated data becomes the plain records of ``model.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from awrepro import tomlpos
+from awrepro.constants import REGISTRY_FORMAT
+
+SLUG_RE = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+Slug = Annotated[str, StringConstraints(pattern=SLUG_RE)]
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+
+_COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_ARXIV_RE = re.compile(r"^\d{4}\.\d{4,5}$")
+_SCP_LIKE_RE = re.compile(r"^[\w.-]+@[\w.-]+:[^:]")
+_GIT_SCHEMES = ("https://", "ssh://", "git://", "file://")
+
+
+def _custom(kind: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError(kind, message)
+
+
+def _relative_path(value: str, what: str) -> str:
+    """Refuse paths that could leave the checkout: absolute, or with a '..' part."""
+    parts = Path(value).parts
+    if value.startswith(("/", "\\")) or Path(value).is_absolute():
+        raise _custom("path", f"{what} must be a relative path, not {value!r}")
+    if ".." in parts:
+        raise _custom("path", f"{what} must stay inside the checkout: '..' is not allowed")
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Code(_Strict):
+    """Where an implementation's code comes from: a git commit or an archive."""
+
+    git: str | None = None
+    commit: str | None = None
+    subdir: str | None = None
+    sparse: list[NonEmpty] = []
+    official: bool = False
+    listed_as: str | None = None
+    submodules: bool = False
+    archive: str | None = None
+    sha256: str | None = None
+
+    @field_validator("git")
+    @classmethod
+    def _git_url(cls, value: str) -> str:
+        if value.startswith(_GIT_SCHEMES) or _SCP_LIKE_RE.match(value):
+            return value
+        raise _custom(
+            "url",
+            f"{value!r} is not an allowed git URL: use https://, ssh://, git:// or user@host:path",
+        )
+
+    @field_validator("commit")
+    @classmethod
+    def _full_commit(cls, value: str) -> str:
+        if not _COMMIT_RE.match(value):
+            raise _custom("commit", "must be a full 40-character commit hash (tags and branches move)")
+        return value
+
+    @field_validator("sha256")
+    @classmethod
+    def _sha256(cls, value: str) -> str:
+        if not _SHA256_RE.match(value):
+            raise _custom("sha256", "must be 64 lowercase hex digits")
+        return value
+
+    @field_validator("archive", "listed_as")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise _custom("url", f"{value!r} must be an http(s) URL")
+        return value
+
+    @field_validator("subdir")
+    @classmethod
+    def _subdir(cls, value: str) -> str:
+        return _relative_path(value, "subdir")
+
+    @field_validator("sparse")
+    @classmethod
+    def _sparse(cls, value: list[str]) -> list[str]:
+        for item in value:
+            _relative_path(item, "a sparse path")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Code:
+        if self.git and self.archive:
+            raise _custom("source", "give either git + commit or archive, not both")
+        if self.git and not self.commit:
+            raise _custom("source", "a git source needs commit = the full 40-character hash")
+        if self.commit and not self.git:
+            raise _custom("source", "commit needs git = the repository URL")
+        if not self.git and not self.archive:
+            raise _custom("source", "give git + commit, or archive (+ sha256)")
+        if self.sha256 and not self.archive:
+            raise _custom("source", "sha256 belongs to an archive source")
+        if self.sparse and not self.git:
+            raise _custom("source", "sparse paths need a git source")
+        return self
+
+
+class EnvSpec(_Strict):
+    """The environment an implementation needs."""
+
+    python: NonEmpty = "==3.11.*"
+    backend: Literal["uv", "pip"] = "uv"
+    requirements: list[NonEmpty] = []
+    requirements_file: str | None = None
+    install: Literal["none", "editable", "normal"] = "none"
+    no_deps: list[NonEmpty] = []
+    find_links: list[NonEmpty] = []
+    index_url: str | None = None
+    extra_index_urls: list[NonEmpty] = []
+    patches: list[NonEmpty] = []
+    steps: list[NonEmpty] = []
+    vars: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("requirements_file")
+    @classmethod
+    def _req_file(cls, value: str) -> str:
+        return _relative_path(value, "requirements_file")
+
+    @field_validator("patches")
+    @classmethod
+    def _patches(cls, value: list[str]) -> list[str]:
+        for item in value:
+            _relative_path(item, "a patch path")
+        return value
+
+    @field_validator("vars")
+    @classmethod
+    def _var_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+                raise _custom("var", f"{name!r} is not a valid environment variable name")
+        return value
+
+
+class StaticCheck(_Strict):
+    """A check for code that cannot run here: byte-compiling, files present."""
+
+    reason: NonEmpty
+    python: str | None = None
+    command: NonEmpty | None = None
+    script: NonEmpty | None = None
+    cwd: str = "."
+    timeout: Annotated[int, Field(gt=0)] | None = None
+
+    @field_validator("cwd")
+    @classmethod
+    def _cwd(cls, value: str) -> str:
+        return _relative_path(value, "cwd")
+
+    @model_validator(mode="after")
+    def _one_body(self) -> StaticCheck:
+        if bool(self.command) == bool(self.script):
+            raise _custom("body", "give exactly one of command or script")
+        return self
+
+
+class SmokeSpec(_Strict):
+    """How to tell that an implementation runs."""
+
+    command: NonEmpty | None = None
+    script: NonEmpty | None = None
+    cwd: str = "."
+    timeout: Annotated[int, Field(gt=0)] = 600
+    gpu: bool = False
+    expect: str | None = None
+    static: StaticCheck | None = None
+
+    @field_validator("cwd")
+    @classmethod
+    def _cwd(cls, value: str) -> str:
+        return _relative_path(value, "cwd")
+
+    @field_validator("expect")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise _custom("regex", f"not a valid regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _not_both(self) -> SmokeSpec:
+        if self.command and self.script:
+            raise _custom("body", "give command or script, not both")
+        return self
+
+
+class Implementation(_Strict):
+    """One implementation of a paper: code, environment, smoke test."""
+
+    description: str | None = None
+    code: Code
+    env: EnvSpec = EnvSpec()
+    smoke: SmokeSpec
+
+    @model_validator(mode="after")
+    def _has_check(self) -> Implementation:
+        if not (self.smoke.command or self.smoke.script or self.smoke.static):
+            raise _custom("smoke", "smoke needs a command, a script or a [static] check")
+        return self
+
+
+class Paper(_Strict):
+    """One paper of the list, with its implementations (the primary first)."""
+
+    title: NonEmpty
+    authors: list[NonEmpty] = []
+    venue: NonEmpty
+    year: Annotated[int, Field(ge=1900, le=2100)]
+    arxiv: str | None = None
+    pdf: str | None = None
+    section: NonEmpty
+    summary: str | None = None
+    tags: list[Slug] = []
+    no_code: NonEmpty | None = None
+    impl: dict[Slug, Implementation] = Field(default_factory=dict)
+
+    @field_validator("arxiv")
+    @classmethod
+    def _arxiv(cls, value: str) -> str:
+        if not _ARXIV_RE.match(value):
+            raise _custom("arxiv", f"{value!r} is not an arXiv id like 2004.05150")
+        return value
+
+    @field_validator("pdf")
+    @classmethod
+    def _pdf(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise _custom("url", f"{value!r} must be an http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _code_or_reason(self) -> Paper:
+        if not self.impl and not self.no_code:
+            raise _custom("impl", "a paper needs an [impl.NAME] table, or no_code = \"why\"")
+        if self.impl and self.no_code:
+            raise _custom("impl", "no_code is only for papers without implementations")
+        return self
+
+
+class Defaults(_Strict):
+    env: EnvSpec = EnvSpec()
+    smoke: SmokeSpec = SmokeSpec()
+
+
+class Registry(_Strict):
+    format: int
+    defaults: Defaults = Defaults()
+    papers: dict[Slug, Paper]
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, value: int) -> int:
+        if value != REGISTRY_FORMAT:
+            raise _custom(
+                "format",
+                f"format {value} is not known to this awrepro (it reads format {REGISTRY_FORMAT}); "
+                "upgrade awrepro",
+            )
+        return value
+
+
+def validate(data: dict[str, Any], text: str, shown: str) -> tuple[dict[str, Any] | None, list[str]]:
+    """Validate parsed TOML; return (the papers as plain data, []) or (None, every problem)."""
+    try:
+        registry = Registry.model_validate(_apply_defaults(data))
+    except ValidationError as exc:
+        return None, _unique([_format_one(e["type"], e["msg"], tuple(map(str, e["loc"])), text, shown) for e in exc.errors()])
+    return registry.model_dump(mode="json")["papers"], []
+
+
+def _apply_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """Fill each implementation's env and smoke tables from [defaults].
+
+    Invalid defaults are left unmerged: validating the registry reports them at their own place.
+    """
+    defaults = data.get("defaults")
+    papers = data.get("papers")
+    if not isinstance(defaults, dict) or not isinstance(papers, dict):
+        return data
+    try:
+        Defaults.model_validate(defaults)
+    except ValidationError:
+        return data
+    env_defaults = defaults.get("env", {})
+    smoke_defaults = defaults.get("smoke", {})
+    merged_papers: dict[str, Any] = {}
+    for paper_id, paper in papers.items():
+        if isinstance(paper, dict) and isinstance(paper.get("impl"), dict):
+            impls = {name: _merge_impl(impl, env_defaults, smoke_defaults) for name, impl in paper["impl"].items()}
+            paper = {**paper, "impl": impls}
+        merged_papers[paper_id] = paper
+    return {**data, "papers": merged_papers}
+
+
+def _merge_impl(impl: Any, env_defaults: dict[str, Any], smoke_defaults: dict[str, Any]) -> Any:
+    if not isinstance(impl, dict):
+        return impl
+    merged = dict(impl)
+    for key, defaults in (("env", env_defaults), ("smoke", smoke_defaults)):
+        own = impl.get(key, {})
+        if not isinstance(own, dict):
+            continue
+        table = {**defaults, **own}
+        if isinstance(defaults.get("vars"), dict) and isinstance(own.get("vars"), dict):
+            table["vars"] = {**defaults["vars"], **own["vars"]}
+        if table or key in impl:
+            merged[key] = table
+    return merged
+
+
+def _format_one(kind: str, msg: str, loc: tuple[str, ...], text: str, shown: str) -> str:
+    if loc and loc[-1] == "[key]":
+        # A dict key failed the slug pattern: the key itself is the problem.
+        loc = loc[:-1]
+        msg = "not a valid id: use lowercase letters and digits, joined by single '-'"
+    elif kind == "extra_forbidden":
+        msg = f"unknown key {loc[-1]!r}" + _did_you_mean(loc)
+    elif kind == "missing":
+        msg = f"missing required key {loc[-1]!r}"
+    elif kind == "string_pattern_mismatch" and "tags" in loc:
+        msg = "tags are lowercase slugs like 'long-context'"
+    elif kind == "literal_error":
+        msg = msg.replace("Input should be", "must be")
+    line = tomlpos.find_line(text, loc)
+    where = f"{shown}:{line}" if line else shown
+    dotted = ".".join(loc) if loc else "(top level)"
+    return f"{where}: {dotted}: {msg}"
+
+
+_KNOWN_KEYS: dict[str, type[BaseModel]] = {
+    "code": Code,
+    "env": EnvSpec,
+    "smoke": SmokeSpec,
+    "static": StaticCheck,
+}
+
+
+def _did_you_mean(loc: tuple[str, ...]) -> str:
+    import difflib
+
+    if len(loc) < 2:
+        return ""
+    owner = loc[-2]
+    if owner in _KNOWN_KEYS:
+        fields = list(_KNOWN_KEYS[owner].model_fields)
+    elif len(loc) == 3 and loc[0] == "papers":
+        fields = list(Paper.model_fields)
+    elif len(loc) == 5 and loc[2] == "impl":
+        fields = list(Implementation.model_fields)
+    else:
+        return ""
+    close = difflib.get_close_matches(loc[-1], fields, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+

@@ -1,0 +1,260 @@
+"""An implementation's code in the cache: a bare mirror per repository, a checkout per pinned commit.
+
+Everything is built in a temporary folder beside its final place and renamed into place
+under a lock, with a marker written last, so a run killed at any moment leaves nothing
+that a later run trusts. A checkout counts when its marker is there and its HEAD is the pin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from awrepro import git, locks, process
+from awrepro.cache import Cache
+from awrepro.errors import FetchError
+from awrepro.model import Code, Implementation
+
+MARKER = "awrepro.json"
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    """How to reach code: upstream (the default), or only an offline mirror folder."""
+
+    mirror_dir: Path | None = None
+    allow_file: bool = False
+    verify: bool = False
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """Where an implementation's code is, and whether this call had to fetch it."""
+
+    tree: Path  # the repository's work tree (or unpacked archive)
+    root: Path  # tree joined with the entry's subdir: where commands run
+    fetched: bool
+
+
+def url_path(url: str) -> str:
+    """A readable, filesystem-safe path for a repository URL: ``github.com/allenai/longformer``."""
+    text = re.sub(r"^[A-Za-z][A-Za-z0-9+.-]*://", "", url.strip())
+    text = re.sub(r"^[^@/]+@", "", text)  # user@ of ssh URLs
+    text = text.replace(":", "/", 1) if git.url_scheme(url) == "ssh" and "://" not in url else text
+    text = re.sub(r"\.git/?$", "", text.rstrip("/"))
+    parts = [re.sub(r"[^A-Za-z0-9._-]", "_", part) for part in text.split("/") if part]
+    return "/".join("_" if part in (".", "..") else part for part in parts) or "repo"
+
+
+def mirror_path(cache: Cache, url: str) -> Path:
+    return cache.repos / f"{url_path(url)}.git"
+
+
+def checkout_key(impl: Implementation, patch_texts: list[bytes]) -> str:
+    """One checkout per (repository, commit); sparse paths and patches make their own."""
+    code = impl.code
+    base = f"{url_path(code.url).replace('/', '+')}@{(code.commit or code.sha256 or 'unpinned')[:12]}"
+    paths = _sparse_paths(code)
+    if not paths and not patch_texts:
+        return base
+    digest = hashlib.sha256(json.dumps(paths).encode() + b"".join(hashlib.sha256(p).digest() for p in patch_texts))
+    return f"{base}-{digest.hexdigest()[:8]}"
+
+
+def _sparse_paths(code: Code) -> list[str]:
+    if not code.sparse and not code.subdir:
+        return []
+    if not code.sparse:
+        return []  # a subdir alone: the whole tree (imports often reach outside it)
+    return sorted({*(p.strip("/") for p in code.sparse), *([code.subdir.strip("/")] if code.subdir else [])})
+
+
+def read_patches(impl: Implementation, registry_root: Path) -> list[tuple[str, bytes]]:
+    found = []
+    for rel in impl.env.patches:
+        try:
+            found.append((rel, (registry_root / rel).read_bytes()))
+        except OSError as exc:
+            raise FetchError(f"patch {rel} cannot be read: {exc.strerror}") from None
+    return found
+
+
+def ensure(cache: Cache, impl: Implementation, registry_root: Path, options: FetchOptions,
+           log_path: Path | None = None) -> Checkout:
+    """Make sure the implementation's code is in the cache, at its pin; return where it is."""
+    if impl.code.kind == "archive":
+        from awrepro import archives
+
+        return archives.ensure(cache, impl, registry_root, options, log_path)
+    patches = read_patches(impl, registry_root)
+    key = checkout_key(impl, [text for _, text in patches])
+    final = cache.checkouts / key
+    tree = final / impl.code.repo_name
+    if _trusted(final, tree, impl, options.verify):
+        return Checkout(tree, _root(tree, impl), fetched=False)
+    with locks.locked(cache.checkouts / f"{key}.lock"):
+        if _trusted(final, tree, impl, options.verify):  # another process built it meanwhile
+            return Checkout(tree, _root(tree, impl), fetched=False)
+        mirror = ensure_commit(cache, impl.code, options, log_path)
+        _build_checkout(cache, key, final, impl, mirror, patches, log_path)
+    return Checkout(tree, _root(tree, impl), fetched=True)
+
+
+def _root(tree: Path, impl: Implementation) -> Path:
+    return tree / impl.code.subdir if impl.code.subdir else tree
+
+
+def _trusted(final: Path, tree: Path, impl: Implementation, verify: bool) -> bool:
+    """Marker present and HEAD at the pin; with ``verify`` also no tracked file changed or missing."""
+    if not (final / MARKER).is_file() or git.head_of(tree) != impl.code.commit:
+        return False
+    if verify:
+        return git.run(["diff", "--quiet"], cwd=tree, timeout=300).ok
+    return True
+
+
+def ensure_commit(cache: Cache, code: Code, options: FetchOptions, log_path: Path | None = None) -> Path:
+    """The bare mirror of ``code.git`` holding ``code.commit``, fetched if needed (under the mirror's lock)."""
+    assert code.git and code.commit
+    mirror = mirror_path(cache, code.git)
+    source, allow_file = upstream_of(code.git, options)
+    with locks.locked(mirror.with_name(mirror.name + ".lock")):
+        if not (mirror / "HEAD").is_file():
+            _create_bare(mirror)
+        if not git.has_commit(mirror, code.commit):
+            git.fetch_commit(mirror, source, code.commit, allow_file=allow_file, log_path=log_path)
+    return mirror
+
+
+def upstream_of(url: str, options: FetchOptions) -> tuple[str, bool]:
+    """Where to fetch ``url`` from: itself, or its copy in the offline mirror folder (never the network)."""
+    if options.mirror_dir is None:
+        return url, options.allow_file
+    local = options.mirror_dir / f"{url_path(url)}.git"
+    if not (local / "HEAD").is_file():
+        raise FetchError(f"{url} is not in the mirror {options.mirror_dir} (expected {local}); "
+                         f"run `awrepro mirror {options.mirror_dir}` where the network is reachable")
+    return str(local), True
+
+
+def _create_bare(mirror: Path) -> None:
+    mirror.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(dir=mirror.parent, prefix=f".tmp-{mirror.name}-"))
+    try:
+        git.init_bare(temporary)
+        if mirror.exists():  # a half-made mirror from a killed run: no HEAD, not trusted
+            shutil.rmtree(mirror)
+        os.rename(temporary, mirror)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+
+
+def _build_checkout(cache: Cache, key: str, final: Path, impl: Implementation, mirror: Path,
+                    patches: list[tuple[str, bytes]], log_path: Path | None) -> None:
+    cache.checkouts.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(cache.checkouts, key)
+    temporary = Path(tempfile.mkdtemp(dir=cache.checkouts, prefix=f".tmp-{key}-"))
+    try:
+        work = temporary / impl.code.repo_name
+        materialize(work, impl.code, mirror, log_path)
+        apply_patches(work, patches, impl.code, log_path, stage=True)
+        head = git.checked(["rev-parse", "HEAD"], what="git rev-parse", cwd=work)
+        if head != impl.code.commit:
+            raise FetchError(f"checkout of {impl.code.url} is at {head[:12]}, not the pinned {impl.code.commit[:12]}")
+        marker = {"url": impl.code.url, "commit": impl.code.commit, "sparse": _sparse_paths(impl.code),
+                  "patches": [name for name, _ in patches], "created": datetime.now(timezone.utc).isoformat()}
+        (temporary / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+        replace_dir(temporary, final)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+
+
+def materialize(work: Path, code: Code, mirror: Path, log_path: Path | None) -> None:
+    """A work tree at the pinned commit whose objects stay in the mirror (git alternates): no copying."""
+    assert code.commit
+    git.checked(["init", "-q", str(work)], what="git init")
+    (work / ".git" / "objects" / "info" / "alternates").write_text(str(mirror / "objects") + "\n")
+    paths = _sparse_paths(code)
+    if paths:
+        git.checked(["sparse-checkout", "set", "--cone", *paths], what="git sparse-checkout", cwd=work)
+    git.checked(["checkout", "-q", "--detach", code.commit], what=f"checkout of {code.commit[:12]}", cwd=work,
+                log_path=log_path)
+    if code.submodules:
+        git.checked(["submodule", "update", "--init", "--recursive", "--depth", "1"], what="git submodule update",
+                    cwd=work, log_path=log_path)
+
+
+def apply_patches(work: Path, patches: list[tuple[str, bytes]], code: Code, log_path: Path | None,
+                  *, stage: bool) -> None:
+    """Apply the entry's patches in order; ``stage`` also records them in the index (see ``_trusted``)."""
+    for name, text in patches:
+        patch_file = work.parent / f".{Path(name).name}"
+        patch_file.write_bytes(text)
+        try:
+            done = git.run(["apply", *(["--index"] if stage else []), str(patch_file)], cwd=work, log_path=log_path)
+        finally:
+            patch_file.unlink()
+        if not done.ok:
+            pin = (code.commit or code.sha256 or "")[:12]
+            raise FetchError(f"patch {name} no longer applies to {code.url}@{pin}: {process.last_error_line(done.output)}")
+
+
+def replace_dir(temporary: Path, final: Path) -> None:
+    """Rename ``temporary`` to ``final``, moving a damaged ``final`` out of the way first."""
+    if final.exists():
+        trash = final.with_name(f".trash-{final.name}-{os.getpid()}")
+        os.rename(final, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+    os.rename(temporary, final)
+
+
+def _remove_leftovers(folder: Path, key: str) -> None:
+    """Temporary folders of ``key`` left by killed runs; safe because we hold ``key``'s lock."""
+    for leftover in folder.glob(f".tmp-{key}-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- working copies for the user
+
+
+def working_copy(dest: Path, impl: Implementation, registry_root: Path, cache: Cache, options: FetchOptions,
+                 log_path: Path | None = None) -> Path:
+    """A real git checkout of the user's own at ``dest``: objects copied from the cache, origin upstream."""
+    if dest.exists() and any(dest.iterdir()):
+        raise FetchError(f"{dest} exists and is not empty; choose another --dest")
+    code = impl.code
+    if code.kind == "archive":
+        from awrepro import archives
+
+        checkout = archives.ensure(cache, impl, registry_root, options, log_path)
+        shutil.copytree(checkout.tree, dest, symlinks=True, dirs_exist_ok=True)
+        return dest
+    mirror = ensure_commit(cache, code, options, log_path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".tmp-{dest.name}-"))
+    try:
+        work = temporary / "copy"
+        git.checked(["init", "-q", str(work)], what="git init")
+        git.checked(["fetch", "-q", "--depth", "1", str(mirror), code.commit], what="copy from the cache", cwd=work,
+                    allow_file=True)
+        git.checked(["remote", "add", "origin", code.url], what="git remote add", cwd=work)
+        paths = _sparse_paths(code)
+        if paths:
+            git.checked(["sparse-checkout", "set", "--cone", *paths], what="git sparse-checkout", cwd=work)
+        git.checked(["checkout", "-q", "-b", "awrepro-pin", code.commit], what="git checkout", cwd=work)
+        apply_patches(work, read_patches(impl, registry_root), code, log_path, stage=False)
+        if dest.exists():
+            dest.rmdir()
+        os.rename(work, dest)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    return dest
