@@ -1,8 +1,9 @@
 """Archive sources: downloaded with httpx (streamed, size-capped), checked by sha256, unpacked safely.
 
-An archive is cached by its sha256 under ``<cache>/archives/SHA256/``: the file itself, and
-the unpacked tree. A member with an absolute path or ``..``, a link that points outside, or a
-device file is refused before anything is written where a later run would trust it.
+An archive is cached by its sha256 under ``<cache>/archives/SHA256/`` (``SHA256-DIGEST/`` when
+the entry has patches): the file itself, and the unpacked tree. A member with an absolute path
+or ``..``, a link that points outside, or a device file is refused before anything is written
+where a later run would trust it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from awrepro import console, locks
 from awrepro.cache import Cache
 from awrepro.errors import FetchError, UnsafeSourceError
 from awrepro.model import Implementation
-from awrepro.sources import MARKER, Checkout, FetchOptions, apply_patches, read_patches, replace_dir
+from awrepro.sources import (MARKER, Checkout, FetchOptions, apply_patches, read_patches, remove_leftovers,
+                             replace_dir)
 
 MAX_BYTES = 2 * 1024**3
 _CHUNK = 1024 * 1024
@@ -31,22 +33,22 @@ def ensure(cache: Cache, impl: Implementation, registry_root: Path, options: Fet
     if not code.sha256:
         raise FetchError(f"{code.archive} is an unpinned archive (no sha256): awrepro will not trust it; "
                          "add sha256 to the registry once the file is known")
-    final = cache.archives / code.sha256
+    patches = read_patches(impl, registry_root)
+    final = folder(cache, code.sha256, [text for _, text in patches])
     tree = final / "tree"
     if (final / MARKER).is_file():
         return Checkout(tree, _root(tree, impl), fetched=False)
-    with locks.locked(cache.archives / f"{code.sha256}.lock"):
+    with locks.locked(cache.archives / f"{final.name}.lock"):
         if (final / MARKER).is_file():
             return Checkout(tree, _root(tree, impl), fetched=False)
         cache.archives.mkdir(parents=True, exist_ok=True)
-        for leftover in cache.archives.glob(f".tmp-{code.sha256}-*"):
-            shutil.rmtree(leftover, ignore_errors=True)
-        temporary = Path(tempfile.mkdtemp(dir=cache.archives, prefix=f".tmp-{code.sha256}-"))
+        remove_leftovers(cache.archives, final.name)
+        temporary = Path(tempfile.mkdtemp(dir=cache.archives, prefix=f".tmp-{final.name}-"))
         try:
             download = temporary / _file_name(code.archive or "archive")
             _obtain(code.archive or "", code.sha256, download, options)
             unpack(download, temporary / "tree")
-            apply_patches(_root(temporary / "tree", impl), read_patches(impl, registry_root), code, log_path, stage=False)
+            apply_patches(_root(temporary / "tree", impl), patches, code, log_path, stage=False)
             (temporary / MARKER).write_text(json.dumps({"url": code.archive, "sha256": code.sha256}) + "\n")
             replace_dir(temporary, final)
         except BaseException:
@@ -55,14 +57,26 @@ def ensure(cache: Cache, impl: Implementation, registry_root: Path, options: Fet
     return Checkout(tree, _root(tree, impl), fetched=True)
 
 
+def folder(cache: Cache, sha256: str, patch_texts: list[bytes]) -> Path:
+    """``archives/SHA256``; with patches ``archives/SHA256-DIGEST``: the tree is patched in place."""
+    if not patch_texts:
+        return cache.archives / sha256
+    digest = hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in patch_texts)).hexdigest()
+    return cache.archives / f"{sha256}-{digest[:8]}"
+
+
 def _root(tree: Path, impl: Implementation) -> Path:
-    """The tree, or its only top-level folder (most archives wrap everything in one), plus subdir."""
-    base = tree
+    base = content_root(tree)
+    return base / impl.code.subdir if impl.code.subdir else base
+
+
+def content_root(tree: Path) -> Path:
+    """The unpacked tree, or its only top-level folder: most archives wrap everything in one."""
     if tree.is_dir():
         children = list(tree.iterdir())
         if len(children) == 1 and children[0].is_dir():
-            base = children[0]
-    return base / impl.code.subdir if impl.code.subdir else base
+            return children[0]
+    return tree
 
 
 def _file_name(url: str) -> str:

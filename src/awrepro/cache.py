@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import sys
 from datetime import datetime
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,9 +26,15 @@ def resolve_root(explicit: Path | None, environ: Mapping[str, str]) -> Path:
         return explicit.expanduser().absolute()
     if environ.get(ENV_CACHE_DIR):
         return Path(environ[ENV_CACHE_DIR]).expanduser().absolute()
+    if sys.platform.startswith("linux"):
+        # What platformdirs answers on Linux, without its import on every start-up.
+        return Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "awrepro"
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("awrepro", appauthor=False))
+
+
+_log_counter = itertools.count(1)
 
 
 class Cache:
@@ -63,10 +71,25 @@ class Cache:
     def results_db(self) -> Path:
         return self.root / "results.db"
 
+    def in_use(self):  # -> a context manager
+        """Held (shared) by every command that builds or reads cache entries, so gc never
+        removes something a running command is building or using."""
+        from awrepro import locks
+
+        return locks.shared(self.root / "in-use.lock")
+
+    def exclusively(self):  # -> a context manager yielding whether the cache is ours alone
+        from awrepro import locks
+
+        return locks.exclusive_or_none(self.root / "in-use.lock")
+
     def new_log_folder(self, command: str) -> Path:
-        """A fresh folder under logs/ for one run of ``command`` (created on first write)."""
+        """A folder under logs/ for one run of ``command``, unique even within one process.
+
+        Not created here: a run that writes no log leaves no empty folder behind.
+        """
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        return self.logs / f"{stamp}-{command}-{os.getpid()}"
+        return self.logs / f"{stamp}-{command}-{os.getpid()}-{next(_log_counter)}"
 
     def __repr__(self) -> str:
         return f"<Cache {self.root}>"

@@ -5,8 +5,8 @@ This is the one place that turns errors into messages and exit codes. Heavy modu
 ``awrepro --help`` starts as fast as a bare typer program.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: typer would then evaluate every string
+# annotation at start-up (about 5 ms for this app), on every command.
 import os
 import sys
 from dataclasses import dataclass
@@ -157,7 +157,9 @@ def fetch(
     settings = _settings(ctx)
     loaded, entries = _selected(settings, ids, all_)
     options = FetchOptions(mirror_dir=mirror, allow_file=allow_file, verify=verify)
-    _exit(command.run(loaded, settings.cache(), entries, dest=dest, jobs=_jobs(jobs), options=options))
+    cache = settings.cache()
+    with cache.in_use():
+        _exit(command.run(loaded, cache, entries, dest=dest, jobs=_jobs(jobs), options=options))
 
 
 @app.command()
@@ -173,7 +175,9 @@ def mirror(
 
     settings = _settings(ctx)
     loaded, entries = _selected(settings, ids, all_)
-    _exit(command.run(loaded, settings.cache(), entries, folder, allow_file=allow_file))
+    cache = settings.cache()
+    with cache.in_use():
+        _exit(command.run(loaded, cache, entries, folder, allow_file=allow_file))
 
 
 @app.command()
@@ -226,7 +230,9 @@ def setup(
 
     settings = _settings(ctx)
     loaded, entries = _selected(settings, ids, all_)
-    _exit(command.run(loaded, settings.cache(), entries, jobs=_jobs(jobs), options=_runner_options(mirror, allow_file, backend)))
+    cache = settings.cache()
+    with cache.in_use():
+        _exit(command.run(loaded, cache, entries, jobs=_jobs(jobs), options=_runner_options(mirror, allow_file, backend)))
 
 
 @app.command(context_settings={"allow_interspersed_args": False})
@@ -245,7 +251,10 @@ def run(
     settings = _settings(ctx)
     loaded = settings.load_registry()
     entry = loaded.select([entry_id])[0]
-    _exit(command.run(loaded, settings.cache(), entry, command_args or [], options=_runner_options(mirror, allow_file, backend), pass_env=pass_env or []))
+    cache = settings.cache()
+    with cache.in_use():
+        _exit(command.run(loaded, cache, entry, command_args or [], options=_runner_options(mirror, allow_file, backend),
+                          pass_env=pass_env or []))
 
 
 @app.command()
@@ -280,10 +289,11 @@ def check(
         raise UsageError("--shard splits --all; give no entry ids with it")
     loaded, entries = _selected(settings, ids, all_ or bool(shard_spec))
     cache = settings.cache()
-    _exit(command.run(
-        loaded, cache, entries, jobs=_jobs(jobs), options=_runner_options(mirror, allow_file, backend, gpu, timeout),
-        db=db or cache.results_db, reports=Reports(json_path, junit_path, markdown_path), fail_on=fail_on, shard=shard_spec,
-    ))
+    options = _runner_options(mirror, allow_file, backend, gpu, timeout)
+    reports = Reports(json_path, junit_path, markdown_path)
+    with cache.in_use():
+        _exit(command.run(loaded, cache, entries, jobs=_jobs(jobs), options=options, db=db or cache.results_db,
+                          reports=reports, fail_on=fail_on, shard=shard_spec))
 
 
 @app.command()

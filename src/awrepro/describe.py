@@ -54,6 +54,7 @@ def implementation_data(entry: Entry, record: Record | None, *, full: bool = Fal
         "name": entry.name,
         "primary": entry.primary,
         "description": impl.description,
+        "notes": list(impl.notes),
         "code": code_data(impl.code),
         "last_status": status_data(record),
     }

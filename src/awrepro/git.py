@@ -103,6 +103,23 @@ def has_commit(repo: Path, commit: str) -> bool:
     return run(["cat-file", "-e", f"{commit}^{{commit}}"], cwd=repo, timeout=60).ok
 
 
+def has_pin(repo: Path, commit: str) -> bool:
+    """``commit`` is there in full. Its object alone proves nothing: a killed fetch leaves the
+    commit without its trees and blobs, but git writes the pin ref only once every object arrived."""
+    # Read the ref's files directly: this runs before every fetch, and a git process costs more.
+    loose = repo / "refs" / "awrepro" / "pins" / commit
+    try:
+        if loose.read_text().strip() == commit:
+            return True
+    except OSError:
+        pass
+    try:
+        packed = (repo / "packed-refs").read_text()
+    except OSError:
+        return False
+    return f"{commit} refs/awrepro/pins/{commit}\n" in packed
+
+
 def init_bare(path: Path) -> None:
     checked(["init", "-q", "--bare", str(path)], what=f"git init {path}")
 
@@ -125,9 +142,16 @@ def fetch_commit(repo: Path, url: str, commit: str, *, allow_file: bool, log_pat
     full, output = _fetch_with_retries(repo, [*unshallow, url, "+refs/*:refs/awrepro/remote/*"], allow_file, log_path)
     if full not in ("ok", "unadvertised"):
         raise FetchError(_permanent_message(full, url, commit, output))
-    if not has_commit(repo, commit):
+    if not _reachable_from(repo, commit, "refs/awrepro/remote/"):  # not just a leftover of a killed fetch
         raise FetchError(f"commit {commit[:12]} not found in {url}: force-pushed away or deleted upstream")
     checked(["update-ref", pin_ref, commit], what="git update-ref", cwd=repo)
+
+
+def _reachable_from(repo: Path, commit: str, prefix: str) -> bool:
+    if not has_commit(repo, commit):
+        return False
+    done = run(["for-each-ref", "--count=1", "--format=%(refname)", "--contains", commit, prefix], cwd=repo)
+    return done.ok and bool(done.output.strip())
 
 
 def _fetch_with_retries(repo: Path, args: list[str], allow_file: bool, log_path: Path | None) -> tuple[str, str]:
@@ -149,7 +173,7 @@ def _fetch_with_retries(repo: Path, args: list[str], allow_file: bool, log_path:
 
 
 def _permanent_message(kind: str, url: str, commit: str, output: str) -> str:
-    detail = process.last_error_line(output)
+    detail = _detail(kind, output)
     if kind == "not-found":
         return f"repository not found: {url}"
     if kind == "auth":
@@ -159,6 +183,16 @@ def _permanent_message(kind: str, url: str, commit: str, output: str) -> str:
     if kind == "transient":
         return f"fetching {url} kept failing after {RETRIES} tries ({detail})"
     return f"fetching {commit[:12]} from {url} failed: {detail}"
+
+
+def _detail(kind: str, output: str) -> str:
+    """git's line that names the failure: its last error line can be a bare
+    ``fatal: unable to connect to HOST:``, with ``errno=Connection refused`` on the next line."""
+    phrases = dict(_KINDS).get(kind, ())
+    for line in reversed(output.splitlines()):
+        if any(phrase in line.lower() for phrase in phrases):
+            return line.strip()[:300]
+    return process.last_error_line(output)
 
 
 def head_of(worktree: Path) -> str | None:

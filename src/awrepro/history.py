@@ -6,6 +6,7 @@ SQLite in WAL mode with a busy timeout lets concurrent runs write without corrup
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,11 +64,24 @@ def connect(path: Path) -> Iterator[sqlite3.Connection]:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(SCHEMA)
+        _prepare(conn)
         yield conn
     finally:
         conn.close()
+
+
+def _prepare(conn: sqlite3.Connection) -> None:
+    """WAL mode and the tables. Switching a new database to WAL fails at once with "database is
+    locked" (no busy wait) when another process opens it at the same moment: retry a while."""
+    for attempt in range(100):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(SCHEMA)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            time.sleep(0.05)
 
 
 def latest(path: Path) -> dict[str, Record]:

@@ -71,6 +71,8 @@ def _version_key(path: Path) -> tuple[int, ...]:
 @functools.lru_cache(maxsize=None)
 def probe(path: Path) -> Interpreter | None:
     """Run ``path`` once to learn its version; None if it does not start (a pyenv shim of another version)."""
+    if path == Path(sys.executable):
+        return Interpreter(path, "%d.%d.%d" % sys.version_info[:3])  # no need to start ourselves again
     done = process.run([str(path), "-c", _PROBE], timeout=20)
     version = done.output.strip()
     if not done.ok or not re.fullmatch(r"\d+\.\d+\.\d+", version):

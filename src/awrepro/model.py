@@ -97,6 +97,7 @@ class Implementation:
     smoke: SmokeSpec
     env: EnvSpec = field(default_factory=EnvSpec)
     description: str | None = None
+    notes: tuple[str, ...] = ()  # what it took to make it run here: pins changed, patches, shims
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ def implementation_from_dict(data: dict[str, Any]) -> Implementation:
         env=EnvSpec(**_tuples(data["env"])),
         smoke=SmokeSpec(**smoke, static=StaticCheck(**static) if static else None),
         description=data.get("description"),
+        notes=tuple(data.get("notes", ())),
     )
 
 

@@ -13,7 +13,8 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,3 +198,27 @@ def run_interactive(cmd: Sequence[str], *, cwd: Path, env: Mapping[str, str]) ->
         return subprocess.call(list(cmd), cwd=cwd, env=dict(env))
     except FileNotFoundError:
         return 127
+    except OSError:  # found but cannot be executed: no permission, not a program (as a shell says: 126)
+        return 126
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """For a command that runs children in parallel: SIGTERM (a cancelled CI job) acts like Ctrl-C.
+
+    The children live in sessions of their own, so neither signal reaches them; the command
+    catches the KeyboardInterrupt and calls ``cancel_all``. Afterwards new children may start again.
+    """
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        _cancelled.clear()
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

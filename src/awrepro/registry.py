@@ -1,22 +1,20 @@
 """The registry file: finding it, loading it (validated once, then cached), selecting entries.
 
 Loading parses the TOML and validates it with the pydantic schema (``schema.py``). The
-validated data is kept in ``<cache>/registry/`` under the hash of the file's text and
-awrepro's version, so the next run of an unchanged registry skips pydantic entirely.
+validated data is kept in ``<cache>/registry/`` with the exact text it came from and
+awrepro's version, so the next run of an unchanged registry skips TOML parsing and pydantic.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from awrepro import __version__, tomlpos
+from awrepro import __version__
 from awrepro.constants import ENV_REGISTRY, REGISTRY_FILENAME
 from awrepro.errors import InvalidRegistryError, UsageError
 from awrepro.model import Implementation, Paper, papers_from_dict
@@ -151,16 +149,18 @@ def load(path: Path, cache_root: Path | None = None) -> LoadedRegistry:
         raise InvalidRegistryError([f"{shown}: no such registry file"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidRegistryError([f"{shown}: cannot read the registry: {exc}"]) from None
-    memo = _memo_path(cache_root, text) if cache_root else None
-    papers = _read_memo(memo) if memo else None
+    memo = _memo_path(cache_root, path) if cache_root else None
+    papers = _read_memo(memo, text) if memo else None
     if papers is None:
         papers = _parse_and_validate(text, shown)
         if memo:
-            _write_memo(memo, papers)
+            _write_memo(memo, text, papers)
     return LoadedRegistry(path, papers_from_dict(papers), text)
 
 
 def _parse_and_validate(text: str, shown: str) -> dict[str, Any]:
+    import tomllib
+
     from awrepro import schema  # pydantic: only when the registry is new or changed
 
     try:
@@ -173,7 +173,7 @@ def _parse_and_validate(text: str, shown: str) -> dict[str, Any]:
     return papers
 
 
-def _toml_error_line(shown: str, exc: tomllib.TOMLDecodeError) -> str:
+def _toml_error_line(shown: str, exc: Exception) -> str:
     # tomllib puts "(at line L, column C)" at the end of its message.
     message = str(exc)
     found = re.search(r"\(at line (\d+), column (\d+)\)$", message)
@@ -183,24 +183,28 @@ def _toml_error_line(shown: str, exc: tomllib.TOMLDecodeError) -> str:
     return f"{shown}:{found.group(1)}:{found.group(2)}: invalid TOML: {reason}"
 
 
-def _memo_path(cache_root: Path, text: str) -> Path:
-    digest = hashlib.sha256(f"{__version__}\0{text}".encode()).hexdigest()
-    return cache_root / "registry" / f"{digest}.json"
+def _memo_path(cache_root: Path, path: Path) -> Path:
+    # One memo per registry file; it holds the text it was made from, compared on reading.
+    name = str(path.resolve()).strip("/").replace("%", "%25").replace("/", "%")
+    return cache_root / "registry" / f"{name}.json"
 
 
-def _read_memo(path: Path) -> dict[str, Any] | None:
+def _read_memo(path: Path, text: str) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+        memo = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    if not isinstance(memo, dict) or memo.get("awrepro") != __version__ or memo.get("text") != text:
+        return None
+    return memo.get("papers")  # type: ignore[no-any-return]
 
 
-def _write_memo(path: Path, papers: dict[str, Any]) -> None:
+def _write_memo(path: Path, text: str, papers: dict[str, Any]) -> None:
     """Best effort: a cache that cannot be written only costs the next run a validation."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(papers), encoding="utf-8")
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps({"awrepro": __version__, "text": text, "papers": papers}), encoding="utf-8")
         os.replace(temporary, path)
     except OSError:
         pass
@@ -213,6 +217,8 @@ def problems_beyond_schema(registry: LoadedRegistry) -> tuple[list[str], list[st
     """What a schema alone cannot see. Returns (errors, warnings), one line each."""
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    from awrepro import tomlpos
 
     shown = display_path(registry.path)
     errors: list[str] = []

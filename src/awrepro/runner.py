@@ -12,7 +12,7 @@ import shutil
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from awrepro import envs, interpreters, process, sources
@@ -193,6 +193,8 @@ class _Tracker:
         if self.current is not None:  # the stage that raised
             self.stages.append(StageResult(self.current, status, self._elapsed_in_stage, str(self.folder / f"{self.current}.log")))
             self.current = None
+        elif failed_stage is not None:  # a stage that ran to its end but failed the entry (a failing smoke test)
+            self.stages = [replace(s, status=status) if s.name == failed_stage else s for s in self.stages]
         log = str(self.folder / f"{failed_stage}.log") if failed_stage else None
         return Result(
             entry_id=self.entry.id,
@@ -224,7 +226,9 @@ class _Stage:
         self.tracker.current = self.name
         self.tracker._stage_started = time.monotonic()
         self.tracker.folder.mkdir(parents=True, exist_ok=True)
-        return self.tracker.folder / f"{self.name}.log"
+        log = self.tracker.folder / f"{self.name}.log"
+        log.touch()  # the reports name this log even when the stage had nothing to say (a reused environment)
+        return log
 
     def __exit__(self, kind: object, exc: object, tb: object) -> None:
         if exc is None:

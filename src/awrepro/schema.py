@@ -222,6 +222,7 @@ class Implementation(_Strict):
     """One implementation of a paper: code, environment, smoke test."""
 
     description: str | None = None
+    notes: list[NonEmpty] = []
     code: Code
     env: EnvSpec = EnvSpec()
     smoke: SmokeSpec

@@ -128,16 +128,26 @@ def ensure_commit(cache: Cache, code: Code, options: FetchOptions, log_path: Pat
     with locks.locked(mirror.with_name(mirror.name + ".lock")):
         if not (mirror / "HEAD").is_file():
             _create_bare(mirror)
-        if not git.has_commit(mirror, code.commit):
+        if not git.has_pin(mirror, code.commit):
+            _remove_stale_git_locks(mirror)
             git.fetch_commit(mirror, source, code.commit, allow_file=allow_file, log_path=log_path)
     return mirror
+
+
+def _remove_stale_git_locks(mirror: Path) -> None:
+    """Lock files of a git killed mid-fetch (``shallow.lock`` would fail every later fetch).
+    Stale by now: we hold the mirror's lock, so no git of ours works in it."""
+    for name in ("shallow.lock", "packed-refs.lock", "config.lock", "HEAD.lock"):
+        (mirror / name).unlink(missing_ok=True)
+    for lock in (mirror / "refs").rglob("*.lock"):
+        lock.unlink(missing_ok=True)
 
 
 def upstream_of(url: str, options: FetchOptions) -> tuple[str, bool]:
     """Where to fetch ``url`` from: itself, or its copy in the offline mirror folder (never the network)."""
     if options.mirror_dir is None:
         return url, options.allow_file
-    local = options.mirror_dir / f"{url_path(url)}.git"
+    local = options.mirror_dir.absolute() / f"{url_path(url)}.git"  # git runs in the cache's mirror, not here
     if not (local / "HEAD").is_file():
         raise FetchError(f"{url} is not in the mirror {options.mirror_dir} (expected {local}); "
                          f"run `awrepro mirror {options.mirror_dir}` where the network is reachable")
@@ -160,13 +170,13 @@ def _create_bare(mirror: Path) -> None:
 def _build_checkout(cache: Cache, key: str, final: Path, impl: Implementation, mirror: Path,
                     patches: list[tuple[str, bytes]], log_path: Path | None) -> None:
     cache.checkouts.mkdir(parents=True, exist_ok=True)
-    _remove_leftovers(cache.checkouts, key)
+    remove_leftovers(cache.checkouts, key)
     temporary = Path(tempfile.mkdtemp(dir=cache.checkouts, prefix=f".tmp-{key}-"))
     try:
         work = temporary / impl.code.repo_name
         materialize(work, impl.code, mirror, log_path)
         apply_patches(work, patches, impl.code, log_path, stage=True)
-        head = git.checked(["rev-parse", "HEAD"], what="git rev-parse", cwd=work)
+        head = git.head_of(work) or "(none)"
         if head != impl.code.commit:
             raise FetchError(f"checkout of {impl.code.url} is at {head[:12]}, not the pinned {impl.code.commit[:12]}")
         marker = {"url": impl.code.url, "commit": impl.code.commit, "sparse": _sparse_paths(impl.code),
@@ -188,6 +198,11 @@ def materialize(work: Path, code: Code, mirror: Path, log_path: Path | None) -> 
         git.checked(["sparse-checkout", "set", "--cone", *paths], what="git sparse-checkout", cwd=work)
     git.checked(["checkout", "-q", "--detach", code.commit], what=f"checkout of {code.commit[:12]}", cwd=work,
                 log_path=log_path)
+    # git checkout exits 0 even when it could not write a file whose object is unreadable.
+    missing = git.checked(["ls-files", "--deleted"], what="git ls-files", cwd=work).splitlines()
+    if missing:
+        raise FetchError(f"checkout of {code.commit[:12]} is incomplete: {missing[0]} could not be written "
+                         f"(objects missing from {mirror}; remove it to fetch again)")
     if code.submodules:
         git.checked(["submodule", "update", "--init", "--recursive", "--depth", "1"], what="git submodule update",
                     cwd=work, log_path=log_path)
@@ -217,10 +232,16 @@ def replace_dir(temporary: Path, final: Path) -> None:
     os.rename(temporary, final)
 
 
-def _remove_leftovers(folder: Path, key: str) -> None:
-    """Temporary folders of ``key`` left by killed runs; safe because we hold ``key``'s lock."""
-    for leftover in folder.glob(f".tmp-{key}-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+def remove_leftovers(folder: Path, key: str) -> None:
+    """Temporary folders of ``key`` left by killed runs; safe because we hold ``key``'s lock.
+
+    Only ``.tmp-KEY-RANDOM``: ``.tmp-KEY-DIGEST-RANDOM`` belongs to another key (the same
+    commit with patches), whose lock we do not hold and which may be being built right now.
+    """
+    prefix = f".tmp-{key}-"
+    for leftover in folder.glob(f"{prefix}*"):
+        if "-" not in leftover.name[len(prefix):]:  # mkdtemp's random part has no '-'
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- working copies for the user
@@ -229,6 +250,8 @@ def _remove_leftovers(folder: Path, key: str) -> None:
 def working_copy(dest: Path, impl: Implementation, registry_root: Path, cache: Cache, options: FetchOptions,
                  log_path: Path | None = None) -> Path:
     """A real git checkout of the user's own at ``dest``: objects copied from the cache, origin upstream."""
+    if dest.exists() and not dest.is_dir():  # iterdir() below would raise NotADirectoryError
+        raise FetchError(f"{dest} exists and is not a folder; choose another --dest")
     if dest.exists() and any(dest.iterdir()):
         raise FetchError(f"{dest} exists and is not empty; choose another --dest")
     code = impl.code
@@ -236,8 +259,8 @@ def working_copy(dest: Path, impl: Implementation, registry_root: Path, cache: C
         from awrepro import archives
 
         checkout = archives.ensure(cache, impl, registry_root, options, log_path)
-        shutil.copytree(checkout.tree, dest, symlinks=True, dirs_exist_ok=True)
-        return dest
+        shutil.copytree(archives.content_root(checkout.tree), dest, symlinks=True, dirs_exist_ok=True)
+        return dest / impl.code.subdir if impl.code.subdir else dest
     mirror = ensure_commit(cache, code, options, log_path)
     dest.parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".tmp-{dest.name}-"))

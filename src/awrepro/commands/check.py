@@ -7,8 +7,6 @@ killed, the finished results are reported, and the exit code is 130.
 
 from __future__ import annotations
 
-import signal
-import threading
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -51,8 +49,8 @@ def _run_all(entries: list[Entry], registry: LoadedRegistry, cache: Cache, optio
              jobs: int, conn: object, run_id: int) -> tuple[list[Result], bool]:
     results: list[Result] = []
     interrupted = False
-    restore = _sigterm_as_interrupt()
-    with Board(len(entries), "check") as board, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with process.interruptible(), Board(len(entries), "check") as board, \
+            ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         def one(entry: Entry) -> Result:
             board.stage(entry.id, "starting")
             return runner.check_entry(entry, registry, cache, options, log_dir, lambda s: board.stage(entry.id, s))
@@ -72,20 +70,7 @@ def _run_all(entries: list[Entry], registry: LoadedRegistry, cache: Cache, optio
                 future.cancel()
             process.cancel_all()
             wait(pending)
-        finally:
-            restore()
     return results, interrupted
-
-
-def _sigterm_as_interrupt():  # -> a function that restores the previous handler
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def exit_code(results: list[Result], regressions: list[Result], fail_on: str) -> int:

@@ -5,14 +5,21 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from awrepro import console, sources
+from awrepro import archives, console, sources
 from awrepro.cache import Cache, disk_usage, human_size
 from awrepro.constants import EXIT_OK
-from awrepro.errors import FetchError
+from awrepro.errors import FetchError, UsageError
 from awrepro.registry import LoadedRegistry
 
 
 def run(registry: LoadedRegistry, cache: Cache, *, dry_run: bool) -> int:
+    with cache.exclusively() as alone:
+        if not alone and not dry_run:
+            raise UsageError("another awrepro command is using the cache; run gc when it has finished")
+        return _collect(registry, cache, dry_run=dry_run)
+
+
+def _collect(registry: LoadedRegistry, cache: Cache, *, dry_run: bool) -> int:
     unused = [path for path in _candidates(cache) if path not in _used(registry, cache)]
     total = 0
     for path in unused:
@@ -45,16 +52,17 @@ def _used(registry: LoadedRegistry, cache: Cache) -> set[Path]:
         impl = entry.impl
         if impl is None:
             continue
-        if impl.code.kind == "archive":
-            if impl.code.sha256:
-                used.add(cache.archives / impl.code.sha256)
-            continue
-        used.add(sources.mirror_path(cache, impl.code.url))
         try:
             patches = [text for _, text in sources.read_patches(impl, registry.root)]
         except FetchError:
+            patches = None
+        if impl.code.kind == "archive":
+            if impl.code.sha256 and patches is not None:
+                used.add(archives.folder(cache, impl.code.sha256, patches))
             continue
-        used.add(cache.checkouts / sources.checkout_key(impl, patches))
+        used.add(sources.mirror_path(cache, impl.code.url))
+        if patches is not None:
+            used.add(cache.checkouts / sources.checkout_key(impl, patches))
     used |= envs.used_environments(registry, cache)
     return used
 

@@ -12,6 +12,10 @@ from awrepro.results import Result
 
 
 def run(paths: Sequence[Path], reports: Reports, fail_on: str) -> int:
+    from awrepro.errors import UsageError
+
+    if fail_on not in ("any", "regression", "never"):  # as `check` does: a typo must not mean "any"
+        raise UsageError(f"--fail-on {fail_on!r}: use any or never")
     loaded = [report_files.load_json_report(path) for path in paths]
     by_entry: dict[str, Result] = {}
     for data in loaded:

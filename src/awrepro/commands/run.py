@@ -17,6 +17,8 @@ def run(registry: LoadedRegistry, cache: Cache, entry: Entry, command: Sequence[
     impl = entry.impl
     if impl is None:
         raise UsageError(f"{entry.id} has no code: {entry.paper.no_code}")
+    if command and command[0] == "--":
+        command = command[1:]  # click keeps the `--` that follows the ID (no interspersed options)
     if not command:
         raise UsageError(f"give a command after `--`, e.g. awrepro run {entry.id} -- python -V")
     logs = cache.new_log_folder("run")
@@ -36,4 +38,6 @@ def run(registry: LoadedRegistry, cache: Cache, entry: Entry, command: Sequence[
         return EXIT_INTERRUPTED
     if code == 127:
         console.error(f"command not found (or it exited 127): {command[0]}")
+    elif code == 126:
+        console.error(f"command cannot be executed (or it exited 126): {command[0]}")
     return code

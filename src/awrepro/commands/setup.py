@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from awrepro import console, runner, sources
+from awrepro import console, process, runner, sources
 from awrepro.cache import Cache
 from awrepro.constants import EXIT_FAILED, EXIT_OK
 from awrepro.errors import EntrySkipped, EnvSetupError, FetchError
@@ -42,14 +42,18 @@ def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], *, job
         state = f"built in {time.monotonic() - started:.1f}s" if environment.built else "ready"
         board.done(entry.id, f"{entry.id}  {state}  {environment.prefix}")
 
-    with Board(len(with_code), "setup") as board:
+    with process.interruptible(), Board(len(with_code), "setup") as board:
         if len(with_code) == 1:
             setup_one(with_code[0])
         else:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-                list(pool.map(setup_one, with_code))
+                try:
+                    list(pool.map(setup_one, with_code))
+                except KeyboardInterrupt:  # the workers' builds run on: end them, or the pool waits for them
+                    process.cancel_all()
+                    raise
     if len(with_code) == 1 and not failed:
         console.info(f"Next: awrepro run {with_code[0].id} -- python ...")
     return EXIT_FAILED if failed else EXIT_OK

@@ -91,6 +91,8 @@ def _entry_lines(entry: Entry, db: Path) -> list[str]:
     if env.vars:
         lines.append(_field("vars", " ".join(f"{k}={v}" for k, v in env.vars.items())))
     lines.append(_field("smoke", _smoke_summary(entry)))
+    for index, note in enumerate(impl.notes):
+        lines.append(_field("notes" if index == 0 else "", note))
     if impl.smoke.expect:
         lines.append(_field("expects", impl.smoke.expect))
     if impl.smoke.static:

@@ -11,8 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import signal
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -113,6 +116,7 @@ def ensure(cache: Cache, the_plan: Plan, log_path: Path | None = None) -> Enviro
         if ready(prefix, key):
             return Environment(prefix, key, the_plan.interpreter.version, built=False)
         if prefix.exists():  # an interrupted build: never trusted
+            _end_leftover_processes(prefix)
             shutil.rmtree(prefix)
         try:
             _build(cache, the_plan, prefix, log_path)
@@ -126,6 +130,40 @@ def ensure(cache: Cache, the_plan: Plan, log_path: Path | None = None) -> Enviro
         temporary.write_text(json.dumps(marker, indent=2) + "\n")
         os.replace(temporary, prefix / MARKER)
     return Environment(prefix, key, the_plan.interpreter.version, built=True)
+
+
+def _end_leftover_processes(prefix: Path) -> None:
+    """End what a killed build left running, before its folder is wiped and built again.
+
+    Build commands run in sessions of their own, so they outlive a run killed with SIGKILL and
+    would go on writing into the folder (``Directory not empty`` while it is wiped, files mixed
+    into the new build). They are found through /proc (Linux; elsewhere nothing is found) by the
+    folder in their command line or as their VIRTUAL_ENV; each one's process group is killed.
+    """
+    inside = (str(prefix).encode(), f"{prefix}{os.sep}".encode())
+    active = f"VIRTUAL_ENV={prefix}".encode()
+
+    def groups() -> set[int]:
+        found: set[int] = set()
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                args = (proc / "cmdline").read_bytes().split(b"\0")
+                environ = (proc / "environ").read_bytes().split(b"\0")
+                if active in environ or any(arg == inside[0] or arg.startswith(inside[1]) for arg in args):
+                    found.add(int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2]))
+            except (OSError, ValueError, IndexError):
+                continue
+        found.discard(os.getpgrp())
+        return {pgid for pgid in found if pgid > 1}
+
+    deadline = time.monotonic() + process.GRACE_SECONDS
+    while (left := groups()) and time.monotonic() < deadline:
+        for pgid in left:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.05)
 
 
 def _index_options(the_plan: Plan) -> IndexOptions:
@@ -172,30 +210,32 @@ def _step(what: str, cmd: list[str], cwd: Path, environ: dict[str, str], log_pat
     _log(log_path, f"$ {' '.join(cmd)}")
     done = process.run(cmd, cwd=cwd, env=environ, timeout=INSTALL_TIMEOUT, log_path=log_path)
     if not done.ok:
-        reason = "timed out" if done.timed_out else process.last_error_line(done.output)
+        reason = "timed out" if done.timed_out else (process.last_error_line(done.output) or f"exit code {done.returncode}")
         raise EnvSetupError(f"{what} failed: {reason}")
 
 
 def _health_check(the_plan: Plan, prefix: Path, log_path: Path | None) -> None:
-    """The interpreter starts and every declared package is installed.
+    """The interpreter is in place and every declared distribution is installed.
 
-    Distribution names are checked through their metadata: import names differ (opencv-python
-    is ``cv2``) and importing torch alone takes seconds.
+    Read from the environment's metadata rather than by starting Python and importing: import
+    names differ (opencv-python is ``cv2``), importing torch alone takes seconds, and the
+    installer has just run this interpreter anyway.
     """
     from packaging.requirements import Requirement
 
-    names = [Requirement(r).name for r in (*the_plan.impl.env.requirements, *the_plan.impl.env.no_deps)]
-    script = ("import importlib.metadata as m, sys\n"
-              "def has(name):\n"
-              "    try:\n        m.version(name)\n        return True\n"
-              "    except m.PackageNotFoundError:\n        return False\n"
-              f"missing = [n for n in {names!r} if not has(n)]\n"
-              "print('health: missing ' + ', '.join(missing) if missing else 'health: ok')\n"
-              "sys.exit(1 if missing else 0)\n")
-    done = process.run([str(env_python(prefix)), "-c", script], cwd=prefix, env=process.scrubbed_environ(),
-                       timeout=120, log_path=log_path)
-    if not done.ok:
-        raise EnvSetupError(f"health check failed: {process.last_error_line(done.output)}")
+    python = env_python(prefix)
+    if not os.access(python.resolve(), os.X_OK):
+        raise EnvSetupError(f"health check failed: {python} does not lead to an interpreter")
+    installed = {_normalize(p.name.split("-")[0]) for p in prefix.glob("lib/python*/site-packages/*.dist-info")}
+    declared = [Requirement(r).name for r in (*the_plan.impl.env.requirements, *the_plan.impl.env.no_deps)]
+    missing = [name for name in declared if _normalize(name) not in installed]
+    _log(log_path, f"health: {'missing ' + ', '.join(missing) if missing else 'ok'}")
+    if missing:
+        raise EnvSetupError(f"health check failed: not installed: {', '.join(missing)}")
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def activate(prefix: Path, impl: Implementation, root: Path, base: dict[str, str]) -> dict[str, str]:

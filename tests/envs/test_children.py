@@ -1,0 +1,94 @@
+"""What a smoke test starts: killed with it on a timeout, unable to hang the runner, blind to secrets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.envs.conftest import World, pids_with, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def _check(world: World, registry: Path, report: Path, out: Path, *extra: str, timeout: float) -> subprocess.CompletedProcess:
+    """``awrepro check`` in a process of its own, its output to a file (not a pipe a grandchild could hold)."""
+    command = [sys.executable, "-m", "awrepro", *world.args(registry), "check", "--json", str(report), *extra, "demo"]
+    with open(out, "wb") as handle:
+        return subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, cwd=out.parent, timeout=timeout)
+
+
+def _sleeper(token: str, seconds: int = 300) -> str:
+    return f"python -c 'import time; time.sleep({seconds})' {token}"
+
+
+def test_a_timed_out_smoke_test_leaves_no_process_behind(world: World, tmp_path: Path, token: str) -> None:
+    started = tmp_path / "started"
+    command = (f"{_sleeper(token)} & {_sleeper(token)} & "
+               f"sh -c \"{_sleeper(token)} & {_sleeper(token)}; echo never\" & "  # a child with a grandchild
+               f"sleep 300 & touch {started}; wait")
+    registry = world.registry({"demo": {"smoke": {"command": command, "timeout": 2}}})
+    report, out = tmp_path / "report.json", tmp_path / "check.out"
+
+    done = _check(world, registry, report, out, timeout=120)
+    assert done.returncode == 1, out.read_text()
+    assert started.exists()  # the children really were started
+    [result] = json.loads(report.read_text())["results"]
+    assert result["status"] == "timeout", result
+    assert "timed out after 2 s" in result["note"]
+    assert wait_until(lambda: pids_with(token) == [], timeout=5), pids_with(token)
+
+
+def test_a_detached_grandchild_holding_the_output_does_not_hang_the_runner(world: World, tmp_path: Path,
+                                                                            token: str) -> None:
+    # The smoke test waits until its grandchild is detached (else the group kill at its end could
+    # come first), then ends, leaving the grandchild with the output file open.
+    detached = tmp_path / "detached"
+    command = (f"setsid sh -c \"touch {detached}; exec {_sleeper(token)}\" & "
+               f"while [ ! -e {detached} ]; do sleep 0.05; done; echo done")
+    registry = world.registry({"demo": {"smoke": {"command": command, "expect": "^done", "timeout": 120}}})
+    report, out = tmp_path / "report.json", tmp_path / "check.out"
+
+    done = _check(world, registry, report, out, timeout=100)  # a hang raises TimeoutExpired
+    assert done.returncode == 0, out.read_text()
+    [result] = json.loads(report.read_text())["results"]
+    assert result["status"] == "passed", result
+    # The check did not wait for the detached sleeper: it is still there (the token fixture ends it).
+    assert pids_with(token), "the detached grandchild never ran"
+
+
+def test_secrets_of_the_caller_do_not_reach_children(world: World, cli, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", "canary-github-4d1f")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "canary-aws-9b2e")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    dumps = tmp_path / "dumps"
+    dumps.mkdir()
+    dump = "import json, os, sys; open(sys.argv[1], 'w').write(json.dumps(dict(os.environ)))"
+    registry = world.registry({"demo": {
+        "env": world.env(steps=[f"python -c {json.dumps(dump)} {dumps / 'step.json'}"]),
+        "smoke": {"script": f"{dump.replace('sys.argv[1]', repr(str(dumps / 'smoke.json')))}\nprint('dumped')",
+                  "expect": "dumped"},
+    }})
+
+    report = tmp_path / "report.json"
+    check = cli(*world.args(registry), "check", "--json", str(report), "demo")
+    assert check.code == 0, check.out + check.err
+    [result] = json.loads(report.read_text())["results"]
+    assert result["status"] == "passed", result
+    run = cli(*world.args(registry), "run", "demo", "--", "python", "-c", dump, str(dumps / "run.json"))
+    assert run.code == 0, run.err
+
+    seen = {name: json.loads((dumps / f"{name}.json").read_text()) for name in ("step", "smoke", "run")}
+    for name, environ in seen.items():
+        leaked = [key for key, value in environ.items() if "canary" in value]
+        assert leaked == [], f"{name}: {leaked}"
+        assert "GITHUB_TOKEN" not in environ and "AWS_SECRET_ACCESS_KEY" not in environ, name
+        for key in ("PATH", "HOME", "VIRTUAL_ENV"):
+            assert environ.get(key), f"{name}: {key} missing"
+        assert environ["PATH"].startswith(environ["VIRTUAL_ENV"] + "/bin:"), name
+    assert seen["smoke"]["CUDA_VISIBLE_DEVICES"] == ""
+    assert seen["smoke"]["VIRTUAL_ENV"] == seen["step"]["VIRTUAL_ENV"] == seen["run"]["VIRTUAL_ENV"]

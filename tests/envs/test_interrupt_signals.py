@@ -1,0 +1,49 @@
+"""Ctrl-C (SIGINT) or SIGTERM (a cancelled CI job) during ``awrepro setup`` ends its builds, then awrepro.
+
+Build commands run in sessions of their own, so only awrepro can end them: if it just died, they
+would run on; if it waited for them, a Ctrl-C would hang until they finish.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.envs.conftest import World, pids_with, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize(("sig", "names"), [
+    (signal.SIGINT, ("demo", "other")),
+    (signal.SIGTERM, ("demo", "other")),
+    (signal.SIGTERM, ("demo",)),
+], ids=["SIGINT-parallel", "SIGTERM-parallel", "SIGTERM-one"])
+def test_an_interrupted_setup_ends_its_builds(world: World, tmp_path: Path, token: str, sig: signal.Signals,
+                                              names: tuple[str, ...]) -> None:
+    entries = {}
+    for name in names:  # steps that differ: one environment each, built at the same time
+        step = f"touch {tmp_path / name}.started; python -c 'import time; time.sleep(300)' {token}"
+        entries[name] = {"env": world.env(steps=[step])}
+    registry = world.registry(entries)
+    command = [sys.executable, "-m", "awrepro", *world.args(registry), "setup", "--jobs", "2", *names]
+
+    out = tmp_path / "setup.out"
+    with open(out, "wb") as handle:
+        setup = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, cwd=tmp_path)
+        try:
+            started = lambda: len(list(tmp_path.glob("*.started"))) == len(names) and len(pids_with(token)) >= len(names)  # noqa: E731
+            assert wait_until(started, timeout=120), out.read_text()
+            setup.send_signal(sig)
+            code = setup.wait(timeout=30)  # not the 300 s of the steps
+        finally:
+            setup.kill()
+            setup.wait()
+    assert code == 130, out.read_text()
+    assert wait_until(lambda: pids_with(token) == [], timeout=5), pids_with(token)
+    assert world.markers() == []
+    assert world.env_dirs() == []  # the interrupted builds were cleared away

@@ -1,0 +1,173 @@
+"""``awrepro mirror`` and ``fetch --mirror`` with the upstream server down; ``gc`` and ``cache``."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.gitfixtures import (
+    GitDaemon,
+    checkout_dirs,
+    demo_registry,
+    fetch_error,
+    git_code,
+    head,
+    mirror_of,
+    printed_path,
+    state,
+    write_registry,
+)
+
+FILES = {"hello.py": "print('hi')\n"}
+
+
+def two_papers(demo_url: str, demo_pin: str, other_url: str, other_pin: str) -> str:
+    return demo_registry(git_code(demo_url, demo_pin)) + f'''
+[papers.other]
+title = "Other: Another Paper"
+venue = "Tests"
+year = 2023
+section = "Tests"
+
+[papers.other.impl.main.code]
+{git_code(other_url, other_pin)}
+
+[papers.other.impl.main.smoke]
+command = "true"
+'''
+
+
+@pytest.fixture
+def awrepro(cli, tmp_path: Path):
+    """``awrepro --registry REG --cache-dir CACHE ARGS...``: a registry text and a cache folder name."""
+
+    def run(registry_text: str, *args: str, cache: str = "cache"):
+        registry = write_registry(tmp_path / "reg", registry_text)
+        return cli("--registry", str(registry), "--cache-dir", str(tmp_path / cache), *args)
+
+    return run
+
+
+def test_fetch_from_an_offline_mirror_with_the_server_down(awrepro, repos, git_daemon, tmp_path, monkeypatch):
+    pin = repos.create("demo", FILES)
+    repos.commit("demo", {"hello.py": "print('newer')\n"})
+    other_pin = repos.create("other", {"other.py": "print('other')\n"})
+    registry = two_papers(git_daemon.url("demo"), pin, git_daemon.url("other"), other_pin)
+    folder = tmp_path / "mirror"
+
+    made = awrepro(registry, "mirror", str(folder), "demo")
+
+    assert made.code == 0, made.out + made.err
+    assert [line.split("  ")[0] for line in made.out.splitlines()] == ["demo"]
+    git_daemon.stop()
+
+    offline = awrepro(registry, "fetch", "--mirror", str(folder), "demo", cache="fresh-cache")
+
+    assert offline.code == 0, offline.out + offline.err
+    assert state(offline.out) == "fetched"
+    tree = printed_path(offline.out)
+    assert tree.is_relative_to(tmp_path / "fresh-cache")
+    assert head(tree) == pin
+    assert (tree / "hello.py").read_text() == "print('hi')\n"
+
+    missing = awrepro(registry, "fetch", "--mirror", str(folder), "other", cache="fresh-cache")
+
+    assert missing.code == 1
+    message = fetch_error(missing.out, "other")
+    assert message.startswith(f"{git_daemon.url('other')} is not in the mirror {folder} (expected ")
+    assert message.endswith(f"run `awrepro mirror {folder}` where the network is reachable")
+
+    monkeypatch.setenv("AWREPRO_MIRROR", str(folder))
+    from_env = awrepro(registry, "fetch", "demo", cache="third-cache")
+    assert from_env.code == 0, from_env.out + from_env.err
+    assert head(printed_path(from_env.out)) == pin
+    assert printed_path(from_env.out).is_relative_to(tmp_path / "third-cache")
+
+
+def test_a_relative_mirror_folder(awrepro, cli, repos, git_daemon, tmp_path):
+    pin = repos.create("demo", FILES)
+    registry = demo_registry(git_code(git_daemon.url("demo"), pin))
+    assert awrepro(registry, "mirror", "mirror", "demo").code == 0  # run from tmp_path/work
+    git_daemon.stop()
+
+    result = cli("--registry", str(tmp_path / "reg" / "registry.toml"), "--cache-dir", str(tmp_path / "fresh"),
+                 "fetch", "--mirror", "mirror", "demo", cwd=tmp_path / "work")
+
+    assert result.code == 0, result.out + result.err
+    assert head(printed_path(result.out)) == pin
+
+
+def test_the_mirror_folder_can_be_served_by_git_daemon(awrepro, repos, git_daemon, tmp_path):
+    pin = repos.create("demo", FILES)
+    folder = tmp_path / "mirror"
+    assert awrepro(demo_registry(git_code(git_daemon.url("demo"), pin)), "mirror", str(folder), "demo").code == 0
+    git_daemon.stop()
+
+    cluster = GitDaemon(folder)
+    cluster.start()
+    try:
+        [stored] = folder.rglob("demo.git")
+        served = stored.relative_to(folder).with_suffix("")
+        result = awrepro(demo_registry(git_code(cluster.url(str(served)), pin)), "fetch", "demo", cache="fresh")
+    finally:
+        cluster.stop()
+
+    assert result.code == 0, result.out + result.err
+    assert head(printed_path(result.out)) == pin
+
+
+def test_gc_lists_then_removes_what_the_registry_no_longer_uses(awrepro, repos, git_daemon, tmp_path):
+    old = repos.create("demo", FILES)
+    new = repos.commit("demo", {"hello.py": "print('new')\n"})
+    other_pin = repos.create("other", {"other.py": "print('other')\n"})
+    cache = tmp_path / "cache"
+    before = two_papers(git_daemon.url("demo"), old, git_daemon.url("other"), other_pin)
+    assert awrepro(before, "fetch", "--all").code == 0
+    old_checkout = checkout_dirs(cache)
+    other_mirror = mirror_of(cache, "other")
+    demo_mirror = mirror_of(cache, "demo")
+    after = demo_registry(git_code(git_daemon.url("demo"), new))  # demo moved on; other is gone
+    kept = printed_path(awrepro(after, "fetch", "demo").out).parent
+    unused = sorted({*old_checkout, other_mirror} - {kept})
+    assert len(unused) == 3  # demo's old checkout, other's checkout and other's mirror
+
+    dry = awrepro(after, "gc", "--dry-run")
+
+    assert dry.code == 0, dry.err
+    listed = sorted(Path(line.split()[-1]) for line in dry.out.splitlines() if line.startswith("would remove"))
+    assert listed == unused
+    assert all(path.exists() for path in unused)
+    assert "3 unused items, would free" in dry.err
+
+    done = awrepro(after, "gc")
+
+    assert done.code == 0, done.err
+    removed = sorted(Path(line.split()[-1]) for line in done.out.splitlines() if line.startswith("removed"))
+    assert removed == unused
+    assert not any(path.exists() for path in unused)
+    assert kept.is_dir() and demo_mirror.is_dir()
+    again = awrepro(after, "fetch", "demo")
+    assert (again.code, state(again.out)) == (0, "cached")
+    assert awrepro(after, "gc", "--dry-run").out.strip() == ""
+
+
+def test_cache_prints_the_root_and_each_kind(awrepro, repos, git_daemon, tmp_path):
+    pin = repos.create("demo", FILES)
+    registry = demo_registry(git_code(git_daemon.url("demo"), pin))
+    assert awrepro(registry, "fetch", "demo").code == 0
+
+    result = awrepro(registry, "cache")
+
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0] == f"cache: {tmp_path / 'cache'}"
+    kinds = [line.split()[0] for line in lines[1:]]
+    assert kinds == ["repos", "checkouts", "archives", "envs", "logs", "results.db", "total"]
+    sizes = {line.split()[0]: line.split()[1:] for line in lines[1:]}
+    assert sizes["archives"] == ["0", "B"] and sizes["envs"] == ["0", "B"]
+    assert sizes["repos"] != ["0", "B"] and sizes["checkouts"] != ["0", "B"]
+    shutil.rmtree(tmp_path / "cache")
+    empty = awrepro(registry, "cache")
+    assert empty.code == 0 and empty.out.splitlines()[0] == f"cache: {tmp_path / 'cache'}"
