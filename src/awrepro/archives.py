@@ -67,7 +67,11 @@ def folder(cache: Cache, sha256: str, patch_texts: list[bytes]) -> Path:
 
 def _root(tree: Path, impl: Implementation) -> Path:
     base = content_root(tree)
-    return base / impl.code.subdir if impl.code.subdir else base
+    if not impl.code.subdir:
+        return base
+    if not (base / impl.code.subdir).is_dir():
+        raise FetchError(f"subdir {impl.code.subdir} does not exist in {impl.code.archive}")
+    return base / impl.code.subdir
 
 
 def content_root(tree: Path) -> Path:

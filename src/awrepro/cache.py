@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-from datetime import datetime
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -88,6 +87,8 @@ class Cache:
 
         Not created here: a run that writes no log leaves no empty folder behind.
         """
+        from datetime import datetime
+
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         return self.logs / f"{stamp}-{command}-{os.getpid()}-{next(_log_counter)}"
 

@@ -27,6 +27,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    # Plain help, as git and pip print it: typer's rich help imports rich.markdown and
+    # markdown-it (about 50 ms) on every --help and every usage error.
+    rich_markup_mode=None,
 )
 
 
@@ -59,10 +62,10 @@ def _version(value: bool) -> None:
 @app.callback()
 def _global(
     ctx: typer.Context,
-    registry: Annotated[Optional[Path], typer.Option("--registry", help="Registry file (else $AWREPRO_REGISTRY, else ./registry.toml or a parent's, else the shipped one).", show_default=False)] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Cache folder (else $AWREPRO_CACHE_DIR, else the user cache folder).", show_default=False)] = None,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More output.")] = 0,
-    quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")] = 0,
+    registry: Annotated[Optional[Path], typer.Option("--registry", metavar="PATH", help="Registry file (else $AWREPRO_REGISTRY, else ./registry.toml or a parent's, else the shipped one).", show_default=False)] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", metavar="PATH", help="Cache folder (else $AWREPRO_CACHE_DIR, else the user cache folder).", show_default=False)] = None,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More output.", show_default=False)] = 0,
+    quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.", show_default=False)] = 0,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     from awrepro import console, logfile
@@ -74,8 +77,8 @@ def _global(
 
 IdsArg = Annotated[Optional[list[str]], typer.Argument(metavar="[ID]...", help="Paper ids (primary implementation), PAPER/IMPL, or PAPER/* for all of a paper's.", show_default=False)]
 AllOpt = Annotated[bool, typer.Option("--all", help="Every entry of the registry.")]
-JobsOpt = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Entries worked on at once [default: number of CPUs].", show_default=False)]
-MirrorOpt = Annotated[Optional[Path], typer.Option("--mirror", envvar="AWREPRO_MIRROR", help="Take all code from this offline mirror folder (made by `awrepro mirror`); never use the network.", show_default=False)]
+JobsOpt = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, metavar="N", help="Entries worked on at once [default: number of CPUs].", show_default=False)]
+MirrorOpt = Annotated[Optional[Path], typer.Option("--mirror", envvar="AWREPRO_MIRROR", metavar="DIR", help="Take all code from this offline mirror folder (made by `awrepro mirror`); never use the network.", show_default=False)]
 AllowFileOpt = Annotated[bool, typer.Option("--allow-file", envvar="AWREPRO_ALLOW_FILE_URLS", help="Allow file:// and local-path repositories.")]
 
 
@@ -91,8 +94,8 @@ def _exit(code: int) -> None:
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    section: Annotated[Optional[str], typer.Option(help="Only papers of this section of the list.")] = None,
-    tag: Annotated[Optional[list[str]], typer.Option(help="Only papers with this tag (repeatable: all must match).")] = None,
+    section: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only papers of this section of the list.")] = None,
+    tag: Annotated[Optional[list[str]], typer.Option(metavar="TAG", help="Only papers with this tag (repeatable: all must match).")] = None,
     has_code: Annotated[Optional[bool], typer.Option("--has-code/--no-code", help="Only papers with (or without) code.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON: one object per paper, implementations nested.")] = False,
 ) -> None:
@@ -144,7 +147,7 @@ def fetch(
     ctx: typer.Context,
     ids: IdsArg = None,
     all_: AllOpt = False,
-    dest: Annotated[Optional[Path], typer.Option("--dest", help="Also make a working copy of your own here (one entry: DEST itself; several: DEST/ID).", show_default=False)] = None,
+    dest: Annotated[Optional[Path], typer.Option("--dest", metavar="DIR", help="Also make a working copy of your own here (one entry: DEST itself; several: DEST/ID).", show_default=False)] = None,
     jobs: JobsOpt = None,
     mirror: MirrorOpt = None,
     allow_file: AllowFileOpt = False,
@@ -200,8 +203,8 @@ def cache_info(ctx: typer.Context) -> None:
     _exit(command.run(_settings(ctx).cache()))
 
 
-BackendOpt = Annotated[Optional[str], typer.Option("--backend", help="Environment backend for every entry: uv or pip [default: the registry's, uv].", show_default=False)]
-DbOpt = Annotated[Optional[Path], typer.Option("--db", envvar="AWREPRO_DB", help="Results database [default: CACHE/results.db].", show_default=False)]
+BackendOpt = Annotated[Optional[str], typer.Option("--backend", metavar="uv|pip", help="Environment backend for every entry: uv or pip [default: the registry's, uv].", show_default=False)]
+DbOpt = Annotated[Optional[Path], typer.Option("--db", envvar="AWREPRO_DB", metavar="PATH", help="Results database [default: CACHE/results.db].", show_default=False)]
 
 
 def _runner_options(mirror: Optional[Path], allow_file: bool, backend: Optional[str], gpu: bool = False,
@@ -263,12 +266,12 @@ def check(
     ids: IdsArg = None,
     all_: AllOpt = False,
     jobs: JobsOpt = None,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the JSON report here.", show_default=False)] = None,
-    junit_path: Annotated[Optional[Path], typer.Option("--junit", help="Write a JUnit XML report here.", show_default=False)] = None,
-    markdown_path: Annotated[Optional[Path], typer.Option("--markdown", help="Write a Markdown summary here.", show_default=False)] = None,
-    fail_on: Annotated[str, typer.Option("--fail-on", help="Exit 1 on: any (a failure), regression (a failure of an entry that passed its previous run), never.")] = "any",
+    json_path: Annotated[Optional[Path], typer.Option("--json", metavar="PATH", help="Write the JSON report here.", show_default=False)] = None,
+    junit_path: Annotated[Optional[Path], typer.Option("--junit", metavar="PATH", help="Write a JUnit XML report here.", show_default=False)] = None,
+    markdown_path: Annotated[Optional[Path], typer.Option("--markdown", metavar="PATH", help="Write a Markdown summary here.", show_default=False)] = None,
+    fail_on: Annotated[str, typer.Option("--fail-on", metavar="any|regression|never", help="Exit 1 on: any (a failure), regression (a failure of an entry that passed its previous run), never.")] = "any",
     shard: Annotated[Optional[str], typer.Option("--shard", metavar="K/N", help="Run only shard K of N (balanced by recorded durations).", show_default=False)] = None,
-    timeout: Annotated[Optional[int], typer.Option("--timeout", min=1, help="Smoke-test timeout in seconds for every entry (overrides the registry).", show_default=False)] = None,
+    timeout: Annotated[Optional[int], typer.Option("--timeout", min=1, metavar="SECONDS", help="Smoke-test timeout in seconds for every entry (overrides the registry).", show_default=False)] = None,
     gpu: Annotated[bool, typer.Option("--gpu", help="Run entries that need a GPU (when one is present).")] = False,
     db: DbOpt = None,
     backend: BackendOpt = None,
@@ -309,7 +312,7 @@ def status(ctx: typer.Context, db: DbOpt = None) -> None:
 def history(
     ctx: typer.Context,
     entry_id: Annotated[str, typer.Argument(metavar="ID", help="A paper id, or PAPER/IMPL.")],
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs to show.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, metavar="N", help="How many runs to show.")] = 20,
     db: DbOpt = None,
 ) -> None:
     """An entry's recorded runs, newest first."""
@@ -326,10 +329,10 @@ app.add_typer(report_app, name="report")
 @report_app.command("merge")
 def report_merge(
     reports: Annotated[list[Path], typer.Argument(metavar="REPORT.json...", help="JSON reports of `check --json` (e.g. one per shard).")],
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the merged JSON report here.", show_default=False)] = None,
-    junit_path: Annotated[Optional[Path], typer.Option("--junit", help="Write a JUnit XML report here.", show_default=False)] = None,
-    markdown_path: Annotated[Optional[Path], typer.Option("--markdown", help="Write a Markdown summary here.", show_default=False)] = None,
-    fail_on: Annotated[str, typer.Option("--fail-on", help="Exit 1 on: any (a failure), never.")] = "any",
+    json_path: Annotated[Optional[Path], typer.Option("--json", metavar="PATH", help="Write the merged JSON report here.", show_default=False)] = None,
+    junit_path: Annotated[Optional[Path], typer.Option("--junit", metavar="PATH", help="Write a JUnit XML report here.", show_default=False)] = None,
+    markdown_path: Annotated[Optional[Path], typer.Option("--markdown", metavar="PATH", help="Write a Markdown summary here.", show_default=False)] = None,
+    fail_on: Annotated[str, typer.Option("--fail-on", metavar="any|never", help="Exit 1 on: any (a failure), never.")] = "any",
 ) -> None:
     """Join shard reports into one; write JSON, JUnit and Markdown from it."""
     from awrepro.commands import report_merge as command

@@ -6,6 +6,7 @@ When stdout is not a terminal (or NO_COLOR is set) output is plain: no colour, n
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ def verbosity() -> int:
     return _verbosity
 
 
+@functools.lru_cache(maxsize=4)  # one Console per stream: tests swap sys.stdout, so key on the stream itself
 def _make(stream: Any) -> Console:
     from rich.console import Console
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from awrepro.history import Record
 from awrepro.model import Code, Implementation, Paper
 from awrepro.registry import Entry
+
+if TYPE_CHECKING:
+    from awrepro.history import Record
 
 
 def short_title(title: str, limit: int = 48) -> str:
@@ -59,8 +60,10 @@ def implementation_data(entry: Entry, record: Record | None, *, full: bool = Fal
         "last_status": status_data(record),
     }
     if full:
-        data["env"] = dataclasses.asdict(impl.env)
-        data["smoke"] = dataclasses.asdict(impl.smoke)
+        data["env"] = impl.env._asdict()
+        smoke = impl.smoke._asdict()
+        smoke["static"] = impl.smoke.static._asdict() if impl.smoke.static else None
+        data["smoke"] = smoke
     return data
 
 

@@ -5,12 +5,14 @@ SQLite in WAL mode with a busy timeout lets concurrent runs write without corrup
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    import sqlite3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -39,8 +41,7 @@ CREATE INDEX IF NOT EXISTS results_by_entry ON results(entry_id, run_id);
 """
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     """One entry's result in one run, as stored."""
 
     run_id: int
@@ -61,6 +62,8 @@ _COLUMNS = "run_id, entry_id, status, level, stage, duration, note, commit_sha, 
 
 @contextmanager
 def connect(path: Path) -> Iterator[sqlite3.Connection]:
+    import sqlite3  # only when there is a database: `list` without history skips the import
+
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
     try:
@@ -73,6 +76,8 @@ def connect(path: Path) -> Iterator[sqlite3.Connection]:
 def _prepare(conn: sqlite3.Connection) -> None:
     """WAL mode and the tables. Switching a new database to WAL fails at once with "database is
     locked" (no busy wait) when another process opens it at the same moment: retry a while."""
+    import sqlite3
+
     for attempt in range(100):
         try:
             conn.execute("PRAGMA journal_mode=WAL")

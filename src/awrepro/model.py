@@ -1,19 +1,19 @@
-"""The registry's domain objects: frozen dataclasses, built only from validated data.
+"""The registry's domain objects: immutable records, built only from validated data.
 
 pydantic checks the registry at the edge (``schema.py``); inside awrepro entries are these
-plain records. Keeping pydantic out of them lets a warm ``fetch`` or ``list`` start without
-importing it (about 150 ms): the validated data is cached as JSON by the registry's hash.
+plain NamedTuples. Keeping pydantic out of them lets a warm ``fetch`` or ``list`` start without
+importing it (about 150 ms): the validated data is cached as JSON (see ``registry.py``).
+NamedTuples rather than dataclasses because they cost a seventh as much to define, and
+defining them is part of every start-up. Their dict defaults are never mutated.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 
-@dataclass(frozen=True)
-class Code:
+class Code(NamedTuple):
     git: str | None = None
     commit: str | None = None
     subdir: str | None = None
@@ -50,8 +50,7 @@ class Code:
         return f"{'/'.join(parts[-2:])}@{self.commit[:7]}"
 
 
-@dataclass(frozen=True)
-class EnvSpec:
+class EnvSpec(NamedTuple):
     python: str = "==3.11.*"
     backend: Literal["uv", "pip"] = "uv"
     requirements: tuple[str, ...] = ()
@@ -63,11 +62,10 @@ class EnvSpec:
     extra_index_urls: tuple[str, ...] = ()
     patches: tuple[str, ...] = ()
     steps: tuple[str, ...] = ()
-    vars: dict[str, str] = field(default_factory=dict)
+    vars: dict[str, str] = {}
 
 
-@dataclass(frozen=True)
-class StaticCheck:
+class StaticCheck(NamedTuple):
     reason: str
     python: str | None = None
     command: str | None = None
@@ -76,8 +74,7 @@ class StaticCheck:
     timeout: int | None = None
 
 
-@dataclass(frozen=True)
-class SmokeSpec:
+class SmokeSpec(NamedTuple):
     command: str | None = None
     script: str | None = None
     cwd: str = "."
@@ -91,17 +88,15 @@ class SmokeSpec:
         return bool(self.command or self.script)
 
 
-@dataclass(frozen=True)
-class Implementation:
+class Implementation(NamedTuple):
     code: Code
     smoke: SmokeSpec
-    env: EnvSpec = field(default_factory=EnvSpec)
+    env: EnvSpec = EnvSpec()
     description: str | None = None
     notes: tuple[str, ...] = ()  # what it took to make it run here: pins changed, patches, shims
 
 
-@dataclass(frozen=True)
-class Paper:
+class Paper(NamedTuple):
     title: str
     venue: str
     year: int
@@ -112,7 +107,7 @@ class Paper:
     summary: str | None = None
     tags: tuple[str, ...] = ()
     no_code: str | None = None
-    impl: dict[str, Implementation] = field(default_factory=dict)
+    impl: dict[str, Implementation] = {}
 
 
 def _tuples(data: dict[str, Any]) -> dict[str, Any]:

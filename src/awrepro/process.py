@@ -114,7 +114,8 @@ def run(
                 shell=shell,
             )
         except OSError as exc:
-            message = f"cannot run {_describe(cmd)}: {exc.strerror or exc}"
+            missing_cwd = cwd is not None and not Path(cwd).is_dir()
+            message = f"cannot run in {cwd}: no such folder" if missing_cwd else f"cannot run {_describe(cmd)}: {exc.strerror or exc}"
             log.write((message + "\n").encode())
             return Completed(127, time.monotonic() - started, message)
         with _children_lock:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from awrepro import console, describe
 from awrepro.history import Record
 from awrepro.registry import Entry
-from awrepro.results import Result, summary
+
+if TYPE_CHECKING:
+    from awrepro.results import Result
 
 STATUS_STYLES = {
     "passed": "green",
@@ -100,6 +103,8 @@ def print_check_table(results: Sequence[Result], regressions: set[str]) -> None:
     table = _table("ID", "Status", "Level", "Stage", "Duration", "Note", "Log", rows=rows, shrink=("Note", "Log"))
     for r, (entry_id, status, *rest) in zip(results, rows):
         table.add_row(entry_id, Text(status, style=STATUS_STYLES.get(r.status, "")), *rest)
+    from awrepro.results import summary
+
     out = console.out()
     out.print(table)
     counts = summary(list(results))

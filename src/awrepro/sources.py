@@ -7,15 +7,14 @@ that a later run trusts. A checkout counts when its marker is there and its HEAD
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from awrepro import git, locks, process
 from awrepro.cache import Cache
@@ -25,8 +24,7 @@ from awrepro.model import Code, Implementation
 MARKER = "awrepro.json"
 
 
-@dataclass(frozen=True)
-class FetchOptions:
+class FetchOptions(NamedTuple):
     """How to reach code: upstream (the default), or only an offline mirror folder."""
 
     mirror_dir: Path | None = None
@@ -34,8 +32,7 @@ class FetchOptions:
     verify: bool = False
 
 
-@dataclass(frozen=True)
-class Checkout:
+class Checkout(NamedTuple):
     """Where an implementation's code is, and whether this call had to fetch it."""
 
     tree: Path  # the repository's work tree (or unpacked archive)
@@ -64,6 +61,8 @@ def checkout_key(impl: Implementation, patch_texts: list[bytes]) -> str:
     paths = _sparse_paths(code)
     if not paths and not patch_texts:
         return base
+    import hashlib  # not on the common path: a warm fetch of a plain entry starts without it
+
     digest = hashlib.sha256(json.dumps(paths).encode() + b"".join(hashlib.sha256(p).digest() for p in patch_texts))
     return f"{base}-{digest.hexdigest()[:8]}"
 
@@ -108,7 +107,12 @@ def ensure(cache: Cache, impl: Implementation, registry_root: Path, options: Fet
 
 
 def _root(tree: Path, impl: Implementation) -> Path:
-    return tree / impl.code.subdir if impl.code.subdir else tree
+    if not impl.code.subdir:
+        return tree
+    root = tree / impl.code.subdir
+    if not root.is_dir():
+        raise FetchError(f"subdir {impl.code.subdir} does not exist in {impl.code.url} at {impl.code.commit[:12]}")
+    return root
 
 
 def _trusted(final: Path, tree: Path, impl: Implementation, verify: bool) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from awrepro import console, describe, history, report
@@ -22,6 +21,8 @@ def run(
     entries = [e for e in registry.entries() if _wanted(e, section, tags, has_code)]
     records = history.latest(Cache.open(cache_dir).results_db)
     if as_json:
+        import json
+
         papers = dict.fromkeys(e.paper_id for e in entries)
         data = [
             describe.paper_data(pid, registry.papers[pid], [e for e in entries if e.paper_id == pid], records)

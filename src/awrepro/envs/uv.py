@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,12 +12,17 @@ from awrepro.envs.base import IndexOptions, env_python
 NAME = "uv"
 
 
+_lock = threading.Lock()
+
+
 @functools.lru_cache(maxsize=1)
 def uv_binary() -> str:
     """The uv executable that ships with the ``uv`` package awrepro depends on."""
     from uv import find_uv_bin
 
-    return str(find_uv_bin())
+    # find_uv_bin reads sysconfig, whose first use is not thread-safe (parallel setups call this).
+    with _lock:
+        return str(find_uv_bin())
 
 
 def create(prefix: Path, python: Path) -> list[str]:
