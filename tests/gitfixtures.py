@@ -83,9 +83,10 @@ def free_port() -> int:
 class GitDaemon:
     """``git daemon`` serving a folder of bare repositories on 127.0.0.1."""
 
-    def __init__(self, base: Path, *extra_args: str, log: Path | None = None) -> None:
+    def __init__(self, base: Path, *extra_args: str, log: Path | None = None, config: tuple[str, ...] = ()) -> None:
         self.base = base
         self.extra_args = extra_args
+        self.config = config  # git -c settings for the daemon and the upload-pack it runs
         self.log = log  # with a log file, the daemon runs --verbose and writes every request there
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
@@ -98,7 +99,7 @@ class GitDaemon:
         verbose = ["--verbose"] if self.log else []
         with open(self.log or os.devnull, "ab") as stderr:
             self.process = subprocess.Popen(
-                ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={self.base}", *verbose,
+                ["git", *(arg for setting in self.config for arg in ("-c", setting)), "daemon", "--reuseaddr", "--export-all", f"--base-path={self.base}", *verbose,
                  "--listen=127.0.0.1", f"--port={self.port}", *self.extra_args, str(self.base)],
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,

@@ -341,6 +341,19 @@ def report_merge(
     _exit(command.run(reports, Reports(json_path, junit_path, markdown_path), fail_on))
 
 
+@report_app.command("page")
+def report_page(
+    ctx: typer.Context,
+    cold: Annotated[Path, typer.Argument(metavar="REPORT.json", help="JSON report of a real `check --all` with a cold cache.")],
+    warm: Annotated[Optional[Path], typer.Option("--warm", metavar="PATH", help="JSON report of the warm re-run.", show_default=False)] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="PATH", help="Where to write the page.")] = Path("docs/registry-status.md"),
+) -> None:
+    """Write the registry's status page (Markdown) from a real run's report."""
+    from awrepro.commands import report_page as command
+
+    _exit(command.run(_settings(ctx).load_registry(), cold, warm, output))
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: run the app and map every outcome to an exit code.
 

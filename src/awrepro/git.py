@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from awrepro import process
@@ -58,10 +58,11 @@ def environ(*, allow_file: bool, source: Mapping[str, str] | None = None) -> dic
 
 
 def run(args: Sequence[str], *, cwd: Path | None = None, allow_file: bool = False, timeout: float = DEFAULT_TIMEOUT,
-        log_path: Path | None = None) -> process.Completed:
+        log_path: Path | None = None, input_text: str | None = None, whole_output: bool = False) -> process.Completed:
     """``git ARGS`` with hooks off; never raises for a non-zero exit."""
     cmd = ["git", "-c", "core.hooksPath=/dev/null", "-c", "advice.detachedHead=false", *args]
-    return process.run(cmd, cwd=cwd, env=environ(allow_file=allow_file), timeout=timeout, log_path=log_path)
+    return process.run(cmd, cwd=cwd, env=environ(allow_file=allow_file), timeout=timeout, log_path=log_path,
+                       input_text=input_text, whole_output=whole_output)
 
 
 def checked(args: Sequence[str], *, what: str, **kwargs: object) -> str:
@@ -124,14 +125,23 @@ def init_bare(path: Path) -> None:
     checked(["init", "-q", "--bare", str(path)], what=f"git init {path}")
 
 
-def fetch_commit(repo: Path, url: str, commit: str, *, allow_file: bool, log_path: Path | None = None) -> None:
+def fetch_commit(repo: Path, url: str, commit: str, *, allow_file: bool, log_path: Path | None = None,
+                 blobless: bool = False) -> None:
     """Bring ``commit`` into the bare ``repo``: shallow by SHA first, then the full refs if refused.
 
     The commit is kept by a ref ``refs/awrepro/pins/SHA`` so that git's own gc never drops it.
+    ``blobless`` fetches commits and trees only (a partial clone): the blobs a sparse checkout
+    needs come afterwards, by ``fetch_blobs``.
     """
     check_url(url, allow_file=allow_file)
+    source = url
+    if blobless or is_partial(repo):
+        make_partial(repo, url)
+        source = "origin"
     pin_ref = f"refs/awrepro/pins/{commit}"
-    shallow, output = _fetch_with_retries(repo, ["--depth", "1", url, f"{commit}:{pin_ref}"], allow_file, log_path)
+    filtered = ["--filter=blob:none"] if source == "origin" else []
+    args = [*filtered, "--depth", "1", source, f"{commit}:{pin_ref}"]
+    shallow, output = _fetch_with_retries(repo, args, allow_file, log_path)
     if shallow == "ok":
         return
     if shallow != "unadvertised":
@@ -139,12 +149,61 @@ def fetch_commit(repo: Path, url: str, commit: str, *, allow_file: bool, log_pat
     # The server refuses to hand out an unadvertised commit (protocol v0 without
     # uploadpack.allowReachableSHA1InWant): take every advertised ref, then look again.
     unshallow = ["--unshallow"] if (repo / "shallow").exists() else []
-    full, output = _fetch_with_retries(repo, [*unshallow, url, "+refs/*:refs/awrepro/remote/*"], allow_file, log_path)
+    full, output = _fetch_with_retries(repo, [*filtered, *unshallow, source, "+refs/*:refs/awrepro/remote/*"],
+                                       allow_file, log_path)
     if full not in ("ok", "unadvertised"):
         raise FetchError(_permanent_message(full, url, commit, output))
     if not _reachable_from(repo, commit, "refs/awrepro/remote/"):  # not just a leftover of a killed fetch
         raise FetchError(f"commit {commit[:12]} not found in {url}: force-pushed away or deleted upstream")
     checked(["update-ref", pin_ref, commit], what="git update-ref", cwd=repo)
+
+
+def is_partial(repo: Path) -> bool:
+    """The repository is a partial clone (some blobs are left upstream), read from its config file."""
+    try:
+        return "partialclone" in (repo / "config").read_text().lower()
+    except OSError:
+        return False
+
+
+def make_partial(repo: Path, url: str) -> None:
+    """Make ``url`` the promisor remote ``origin`` of ``repo``: filtered fetches, blobs on demand.
+
+    It may also serve filtered fetches itself (to working copies and offline mirrors).
+    """
+    settings = {
+        "core.repositoryformatversion": "1",
+        "extensions.partialClone": "origin",
+        "remote.origin.url": url,
+        "remote.origin.promisor": "true",
+        "remote.origin.partialclonefilter": "blob:none",
+        "uploadpack.allowFilter": "true",
+        "uploadpack.allowAnySHA1InWant": "true",
+    }
+    for key, value in settings.items():
+        checked(["config", key, value], what="git config", cwd=repo)
+
+
+def fetch_blobs(repo: Path, commit: str, wanted: Callable[[str], bool], *, allow_file: bool,
+                log_path: Path | None = None) -> None:
+    """Fetch the blobs of ``commit`` whose paths are ``wanted`` and that a partial ``repo`` lacks."""
+    listing = checked(["ls-tree", "-r", "--full-tree", commit], what="git ls-tree", cwd=repo, whole_output=True)
+    needed = set()
+    for line in listing.splitlines():
+        meta, _, path = line.partition("\t")
+        parts = meta.split()
+        if len(parts) == 3 and parts[1] == "blob" and wanted(path):
+            needed.add(parts[2])
+    objects = checked(["rev-list", "--objects", "--missing=print", "--no-object-names", commit],
+                      what="git rev-list", cwd=repo, whole_output=True)
+    missing = sorted(needed & {line[1:] for line in objects.splitlines() if line.startswith("?")})
+    if not missing:
+        return
+    done = run(["-c", "fetch.negotiationAlgorithm=noop", "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+                "--recurse-submodules=no", "--filter=blob:none", "--stdin", "origin"], cwd=repo,
+               allow_file=allow_file, log_path=log_path, input_text="\n".join(missing) + "\n")
+    if not done.ok:
+        raise FetchError(f"fetching {len(missing)} files of {commit[:12]} failed: {process.last_error_line(done.output)}")
 
 
 def _reachable_from(repo: Path, commit: str, prefix: str) -> bool:

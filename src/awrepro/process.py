@@ -86,11 +86,15 @@ def run(
     timeout: float | None = None,
     log_path: Path | None = None,
     shell: bool = False,
+    input_text: str | None = None,
+    whole_output: bool = False,
 ) -> Completed:
     """Run ``cmd`` to completion (or timeout) and return its exit code, duration and output tail.
 
     With ``log_path`` the output is appended there (and kept); otherwise a temporary file holds it.
-    A missing program or unusable cwd is exit code 127 with the reason as output, never an exception.
+    ``input_text`` is written to the child's stdin; ``whole_output`` returns all of the output,
+    not only its tail. A missing program or unusable cwd is exit code 127 with the reason as
+    output, never an exception.
     """
     if _cancelled.is_set():
         raise KeyboardInterrupt
@@ -107,7 +111,7 @@ def run(
                 cmd,
                 cwd=cwd,
                 env=dict(env) if env is not None else None,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL if input_text is None else subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -121,6 +125,8 @@ def run(
         with _children_lock:
             _children.add(child)
         try:
+            if input_text is not None:
+                _feed(child, input_text)
             timed_out = _wait(child, timeout)
         finally:
             with _children_lock:
@@ -131,7 +137,7 @@ def run(
         return Completed(
             None if timed_out else child.returncode,
             time.monotonic() - started,
-            _tail(log, offset),
+            _tail(log, offset, None if whole_output else _TAIL_BYTES),
             timed_out=timed_out,
         )
     finally:
@@ -171,10 +177,20 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         pass
 
 
-def _tail(log: object, offset: int) -> str:
+def _feed(child: subprocess.Popen[bytes], text: str) -> None:
+    """Output goes to a file, so writing all the input first cannot deadlock."""
+    assert child.stdin is not None
+    try:
+        child.stdin.write(text.encode())
+        child.stdin.close()
+    except BrokenPipeError:  # the child stopped reading; its exit code tells the rest
+        pass
+
+
+def _tail(log: object, offset: int, limit: int | None) -> str:
     handle = log  # a binary file object positioned anywhere
     size = handle.seek(0, os.SEEK_END)  # type: ignore[attr-defined]
-    start = max(offset, size - _TAIL_BYTES)
+    start = offset if limit is None else max(offset, size - limit)
     handle.seek(start)  # type: ignore[attr-defined]
     return handle.read().decode("utf-8", errors="replace")  # type: ignore[attr-defined]
 

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from awrepro import git, locks, process
 from awrepro.cache import Cache
@@ -68,11 +68,44 @@ def checkout_key(impl: Implementation, patch_texts: list[bytes]) -> str:
 
 
 def _sparse_paths(code: Code) -> list[str]:
-    if not code.sparse and not code.subdir:
-        return []
+    """Folders to check out (``!folder`` leaves one out); empty for the whole tree.
+
+    A subdir alone means the whole tree: imports often reach outside it.
+    """
     if not code.sparse:
-        return []  # a subdir alone: the whole tree (imports often reach outside it)
+        return []
     return sorted({*(p.strip("/") for p in code.sparse), *([code.subdir.strip("/")] if code.subdir else [])})
+
+
+def sparse_wanted(code: Code) -> Callable[[str], bool]:
+    """Whether a file path is in the entry's sparse checkout: the folders named, and the files
+    directly in each of their parent folders (top level included, as git's cone mode has it),
+    minus the folders left out."""
+    paths = _sparse_paths(code)
+    if not paths:
+        return lambda path: True
+    included = tuple(p + "/" for p in paths if not p.startswith("!"))
+    excluded = tuple(p[1:] + "/" for p in paths if p.startswith("!"))
+    parents = {""} | {"/".join(p.split("/")[:depth]) for p in included for depth in range(1, p.count("/"))}
+
+    def wanted(path: str) -> bool:
+        folder = path.rpartition("/")[0]
+        return (path.startswith(included) or folder in parents) and not path.startswith(excluded)
+
+    return wanted
+
+
+def _set_sparse(work: Path, code: Code) -> None:
+    paths = _sparse_paths(code)
+    if not paths:
+        return
+    if not any(p.startswith("!") for p in paths):
+        git.checked(["sparse-checkout", "set", "--cone", *paths], what="git sparse-checkout", cwd=work)
+        return
+    # Leaving folders out needs git's pattern mode: top-level files, the folders, then the exclusions.
+    patterns = ["/*", "!/*/", *(f"/{p}/" for p in paths if not p.startswith("!")),
+                *(f"!/{p[1:]}/" for p in paths if p.startswith("!"))]
+    git.checked(["sparse-checkout", "set", "--no-cone", *patterns], what="git sparse-checkout", cwd=work)
 
 
 def read_patches(impl: Implementation, registry_root: Path) -> list[tuple[str, bytes]]:
@@ -134,7 +167,13 @@ def ensure_commit(cache: Cache, code: Code, options: FetchOptions, log_path: Pat
             _create_bare(mirror)
         if not git.has_pin(mirror, code.commit):
             _remove_stale_git_locks(mirror)
-            git.fetch_commit(mirror, source, code.commit, allow_file=allow_file, log_path=log_path)
+            # A sparse entry fetches commits and trees only, then the blobs of its folders:
+            # the transfer shrinks with the checkout (and blobs it never needs may be absent).
+            git.fetch_commit(mirror, source, code.commit, allow_file=allow_file, log_path=log_path,
+                             blobless=bool(code.sparse))
+        if git.is_partial(mirror):
+            git.make_partial(mirror, source)  # where missing blobs come from, this time
+            git.fetch_blobs(mirror, code.commit, sparse_wanted(code), allow_file=allow_file, log_path=log_path)
     return mirror
 
 
@@ -197,9 +236,7 @@ def materialize(work: Path, code: Code, mirror: Path, log_path: Path | None) -> 
     assert code.commit
     git.checked(["init", "-q", str(work)], what="git init")
     (work / ".git" / "objects" / "info" / "alternates").write_text(str(mirror / "objects") + "\n")
-    paths = _sparse_paths(code)
-    if paths:
-        git.checked(["sparse-checkout", "set", "--cone", *paths], what="git sparse-checkout", cwd=work)
+    _set_sparse(work, code)
     git.checked(["checkout", "-q", "--detach", code.commit], what=f"checkout of {code.commit[:12]}", cwd=work,
                 log_path=log_path)
     # git checkout exits 0 even when it could not write a file whose object is unreadable.
@@ -271,13 +308,16 @@ def working_copy(dest: Path, impl: Implementation, registry_root: Path, cache: C
     try:
         work = temporary / "copy"
         git.checked(["init", "-q", str(work)], what="git init")
-        git.checked(["fetch", "-q", "--depth", "1", str(mirror), code.commit], what="copy from the cache", cwd=work,
+        partial = git.is_partial(mirror)
+        if partial:  # copy the cache's partial clone as one: blobs come from the cache on checkout
+            git.make_partial(work, str(mirror))
+        source = ["--filter=blob:none", "origin"] if partial else [str(mirror)]
+        git.checked(["fetch", "-q", "--depth", "1", *source, code.commit], what="copy from the cache", cwd=work,
                     allow_file=True)
-        git.checked(["remote", "add", "origin", code.url], what="git remote add", cwd=work)
-        paths = _sparse_paths(code)
-        if paths:
-            git.checked(["sparse-checkout", "set", "--cone", *paths], what="git sparse-checkout", cwd=work)
-        git.checked(["checkout", "-q", "-b", "awrepro-pin", code.commit], what="git checkout", cwd=work)
+        _set_sparse(work, code)
+        git.checked(["checkout", "-q", "-b", "awrepro-pin", code.commit], what="git checkout", cwd=work,
+                    allow_file=True)
+        git.checked(["remote", "set-url" if partial else "add", "origin", code.url], what="git remote", cwd=work)
         apply_patches(work, read_patches(impl, registry_root), code, log_path, stage=False)
         if dest.exists():
             dest.rmdir()

@@ -278,3 +278,30 @@ def test_timeout_option_jobs_and_plain_output(ws: Workspace, project: Project) -
         lines = result_lines(done.out)
         assert sorted(m["id"] for m in lines) == sorted(expected)
         assert {m["id"]: m["status"] for m in lines} == expected
+
+
+def test_report_page_has_a_row_per_entry_with_stage_times_and_notes(ws: Workspace, project: Project) -> None:
+    text = registry(
+        paper("ok", url=project.url, commit=project.sha, command="python -c \"print('OK')\""),
+        paper("stat", url=project.url, commit=project.sha, static="true"),
+        paper("nocode", no_code="nothing published"),
+    ).replace("[papers.ok.impl.main.code]", '[papers.ok.impl.main]\nnotes = ["numpy<1.24: np.int is gone"]\n\n'
+                                             "[papers.ok.impl.main.code]")
+    ws.write(text)
+    cold, warm, page = ws.root / "cold.json", ws.root / "warm.json", ws.root / "docs" / "status.md"
+    assert ws.run("check", "--all", "--json", str(cold)).code == 0
+    assert ws.run("check", "--all", "--json", str(warm)).code == 0
+    done = ws.run("report", "page", str(cold), "--warm", str(warm), "--output", str(page))
+    assert done.code == 0, done.err
+    lines = page.read_text().splitlines()
+    assert lines[0] == "# Registry status"
+    assert any(line.startswith("- Result: 2 passed, 1 skipped.") for line in lines)
+    assert any(line.startswith("- Warm re-run (everything cached): ") for line in lines)
+    rows = {line.split(" | ")[0].strip("| `"): line for line in lines if line.startswith("| `")}
+    assert set(rows) == {"ok", "stat", "nocode"}
+    ok = [cell.strip() for cell in rows["ok"].strip("|").split("|")]
+    assert ok[2:4] == ["passed", "smoke"]
+    assert all(cell.endswith(" s") for cell in ok[4:8])  # fetch, setup, smoke, total
+    assert ok[8] == "numpy<1.24: np.int is gone"
+    assert "static check only: a static check only" in rows["stat"]
+    assert "no code: nothing published" in rows["nocode"]

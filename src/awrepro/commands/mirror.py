@@ -55,8 +55,13 @@ def _mirror_one(registry: LoadedRegistry, cache: Cache, entry: Entry, folder: Pa
         target.parent.mkdir(parents=True, exist_ok=True)
         git.init_bare(target)
         (target / "git-daemon-export-ok").touch()
-    pin = f"refs/awrepro/pins/{code.commit}"
-    git.checked(["fetch", "-q", str(cached), f"{pin}:{pin}"], what=f"copying {code.url} into the mirror", cwd=target,
-                allow_file=True)
+    if git.is_partial(cached):
+        # The cache holds only the blobs of the entry's sparse folders: so will the mirror.
+        git.fetch_commit(target, str(cached), code.commit, allow_file=True, blobless=True)
+        git.fetch_blobs(target, code.commit, sources.sparse_wanted(code), allow_file=True)
+    else:
+        pin = f"refs/awrepro/pins/{code.commit}"
+        git.checked(["fetch", "-q", str(cached), f"{pin}:{pin}"], what=f"copying {code.url} into the mirror",
+                    cwd=target, allow_file=True)
     os.utime(target)
     return target
