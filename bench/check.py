@@ -22,7 +22,6 @@ from __future__ import annotations
 import heapq
 import random
 import sys
-import time
 from pathlib import Path
 
 import _benchlib as b
@@ -172,7 +171,7 @@ def body(tmp: Path, repeat: int, many: int) -> None:
         b.ratio_row("awrepro per entry, 20 entries", per20, 0.15, unit="s"),
         b.ratio_row(f"awrepro per entry, {many} entries", per_many, 0.15, unit="s"),
         b.ratio_row(f"per entry {many} / per entry 20", per_many / per20, None),
-        b.ratio_row(f"awrepro per entry / xargs per entry, 20", per20 / (med["xargs -P 2, 20 x `true`"] / 20), None),
+        b.ratio_row("awrepro per entry / xargs per entry, 20", per20 / (med["xargs -P 2, 20 x `true`"] / 20), None),
         b.ratio_row(f"awrepro per entry / xargs per entry, {many}",
                     per_many / (med[f"xargs -P 2, {many} x `true`"] / many), None),
         b.ratio_row(f"peak RSS {many} / 20 entries", peak_many / peak20, 1.2),

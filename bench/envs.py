@@ -111,7 +111,7 @@ def body(tmp: Path, repeat: int, pip_repeat: int) -> None:
     # Warm uv's cache once (unpacks the torch wheel), untimed; then check what awrepro builds.
     started = time.perf_counter()
     warm_cache = b.fresh_cache(caches, memo)
-    done = b.run([*aw, "--cache-dir", str(warm_cache), "setup", "t1"], env=uv_env)
+    b.run([*aw, "--cache-dir", str(warm_cache), "setup", "t1"], env=uv_env)
     env_dirs = [p for p in (warm_cache / "envs").iterdir() if p.is_dir()]
     version = b.run([str(env_dirs[0] / "bin" / "python"), "-c",
                      "import importlib.metadata as m; print(m.version('torch'))"]).stdout.strip()

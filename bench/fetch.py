@@ -146,7 +146,7 @@ def body(tmp: Path, repeat: int, n_files: int, n_commits: int) -> None:
     }, max(repeat * 3, 10), label="warm")
 
     samples = {**cold_samples, **warm_samples}
-    b.print_table(f"Wall time (git daemon on 127.0.0.1; cold = fresh cache, registry memo pre-copied: validation not counted)",
+    b.print_table("Wall time (git daemon on 127.0.0.1; cold = fresh cache, registry memo pre-copied: validation not counted)",
                   b.TIMING_HEADERS, b.timing_rows(samples))
     med = {name: b.median(v) for name, v in samples.items()}
     b.print_table("Ratios of medians", b.RATIO_HEADERS, [

@@ -15,40 +15,35 @@ from pathlib import Path
 
 
 @contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created if needed) for the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-@contextmanager
-def shared(path: Path) -> Iterator[None]:
-    """Hold a shared lock on ``path``: many holders at once, but never beside an exclusive one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        yield
-    finally:
-        os.close(fd)
-
-
-@contextmanager
-def exclusive_or_none(path: Path) -> Iterator[bool]:
-    """Try for an exclusive lock without waiting; yields whether it was taken."""
+def _flocked(path: Path, operation: int) -> Iterator[bool]:
+    """Hold ``flock(operation)`` on ``path`` (created if needed); yields False if a non-blocking try failed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, operation)
         except BlockingIOError:
             yield False
             return
         yield True
     finally:
-        os.close(fd)
+        os.close(fd)  # closing releases the lock
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` for the block."""
+    with _flocked(path, fcntl.LOCK_EX):
+        yield
+
+
+@contextmanager
+def shared(path: Path) -> Iterator[None]:
+    """Hold a shared lock on ``path``: many holders at once, but never beside an exclusive one."""
+    with _flocked(path, fcntl.LOCK_SH):
+        yield
+
+
+def exclusive_or_none(path: Path):  # -> a context manager yielding whether the lock was taken
+    """Try for an exclusive lock without waiting."""
+    return _flocked(path, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -81,7 +81,7 @@ class LoadedRegistry:
         paper_id, _, name = raw.partition("/")
         paper = self.papers.get(paper_id)
         if paper is None:
-            raise UsageError(f"no entry {raw!r} in {self.path}{_suggest(paper_id, list(self.papers))}")
+            raise UsageError(f"no entry {raw!r} in {display_path(self.path)}{_suggest(paper_id, list(self.papers))}")
         entries = [e for e in self.entries() if e.paper_id == paper_id]
         if not name:
             return entries[:1]
