@@ -1,7 +1,7 @@
 """The command line: wiring only. Each command's work lives in ``awrepro.commands``.
 
 This is the one place that turns errors into messages and exit codes. Heavy modules
-(pydantic, httpx, GitPython) are imported inside the commands that need them, so
+(pydantic, httpx, rich tables) are imported inside the commands that need them, so
 ``awrepro --help`` starts as fast as a bare typer program.
 """
 
