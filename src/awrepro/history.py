@@ -1,9 +1,8 @@
 """Results history: one SQLite row per entry per run, in ``<cache>/results.db`` (or ``--db``).
 
 SQLite in WAL mode with a busy timeout lets concurrent runs write without corrupting it.
+No ``from __future__ import annotations``: NamedTuple would compile each string annotation at start-up.
 """
-
-from __future__ import annotations
 
 import time
 from collections.abc import Iterator
@@ -61,7 +60,7 @@ _COLUMNS = "run_id, entry_id, status, level, stage, duration, note, commit_sha, 
 
 
 @contextmanager
-def connect(path: Path) -> Iterator[sqlite3.Connection]:
+def connect(path: Path) -> Iterator["sqlite3.Connection"]:
     import sqlite3  # only when there is a database: `list` without history skips the import
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,7 +72,7 @@ def connect(path: Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-def _prepare(conn: sqlite3.Connection) -> None:
+def _prepare(conn: "sqlite3.Connection") -> None:
     """WAL mode and the tables. Switching a new database to WAL fails at once with "database is
     locked" (no busy wait) when another process opens it at the same moment: retry a while."""
     import sqlite3
@@ -119,7 +118,7 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def start_run(conn: sqlite3.Connection, registry: str) -> int:
+def start_run(conn: "sqlite3.Connection", registry: str) -> int:
     from awrepro import __version__
 
     cursor = conn.execute("INSERT INTO runs (started_at, registry, awrepro_version) VALUES (?, ?, ?)",
@@ -127,7 +126,7 @@ def start_run(conn: sqlite3.Connection, registry: str) -> int:
     return int(cursor.lastrowid or 0)
 
 
-def record(conn: sqlite3.Connection, run_id: int, result: object) -> None:
+def record(conn: "sqlite3.Connection", run_id: int, result: object) -> None:
     r = result  # a results.Result
     conn.execute(
         f"INSERT OR REPLACE INTO results ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -136,11 +135,11 @@ def record(conn: sqlite3.Connection, run_id: int, result: object) -> None:
     )
 
 
-def finish_run(conn: sqlite3.Connection, run_id: int, *, interrupted: bool) -> None:
+def finish_run(conn: "sqlite3.Connection", run_id: int, *, interrupted: bool) -> None:
     conn.execute("UPDATE runs SET finished_at = ?, interrupted = ? WHERE id = ?", (now_iso(), int(interrupted), run_id))
 
 
-def previous(conn: sqlite3.Connection, before_run: int) -> dict[str, Record]:
+def previous(conn: "sqlite3.Connection", before_run: int) -> dict[str, Record]:
     """Each entry's newest record from runs before ``before_run``."""
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM results r WHERE run_id = "

@@ -5,9 +5,8 @@ plain NamedTuples. Keeping pydantic out of them lets a warm ``fetch`` or ``list`
 importing it (about 150 ms): the validated data is cached as JSON (see ``registry.py``).
 NamedTuples rather than dataclasses because they cost a seventh as much to define, and
 defining them is part of every start-up. Their dict defaults are never mutated.
+No ``from __future__ import annotations`` here: NamedTuple would compile each string annotation.
 """
-
-from __future__ import annotations
 
 import re
 from typing import Any, Literal, NamedTuple

@@ -3,9 +3,8 @@
 Everything is built in a temporary folder beside its final place and renamed into place
 under a lock, with a marker written last, so a run killed at any moment leaves nothing
 that a later run trusts. A checkout counts when its marker is there and its HEAD is the pin.
+(No ``from __future__ import annotations``: NamedTuple would compile each string annotation.)
 """
-
-from __future__ import annotations
 
 import json
 import os
