@@ -20,8 +20,8 @@ from awrepro import console, locks
 from awrepro.cache import Cache
 from awrepro.errors import FetchError, UnsafeSourceError
 from awrepro.model import Implementation
-from awrepro.sources import (MARKER, Checkout, FetchOptions, apply_patches, read_patches, remove_leftovers,
-                             replace_dir)
+from awrepro.checkouts import apply_patches, remove_leftovers, replace_dir
+from awrepro.sources import MARKER, Checkout, FetchOptions, read_patches
 
 MAX_BYTES = 2 * 1024**3
 _CHUNK = 1024 * 1024

@@ -14,12 +14,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from awrepro import process
+from awrepro.constants import SCP_LIKE_URL
 from awrepro.errors import FetchError, UnsafeSourceError
 
 DEFAULT_TIMEOUT = 600.0
 RETRIES = 3
 RETRY_BUDGET_SECONDS = 120.0
-_SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:(?!//)")
+_SCP_LIKE = re.compile(SCP_LIKE_URL)
 
 # Variables that would point git at another repository than the one we name.
 _STRAY = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
@@ -252,12 +253,3 @@ def _detail(kind: str, output: str) -> str:
         if any(phrase in line.lower() for phrase in phrases):
             return line.strip()[:300]
     return process.last_error_line(output)
-
-
-def head_of(worktree: Path) -> str | None:
-    """The commit a detached checkout points at, read from ``.git/HEAD`` without running git."""
-    try:
-        head = (worktree / ".git" / "HEAD").read_text().strip()
-    except OSError:
-        return None
-    return head if re.fullmatch(r"[0-9a-f]{40}", head) else None

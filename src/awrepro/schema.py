@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from awrepro import tomlpos
-from awrepro.constants import REGISTRY_FORMAT
+from awrepro.constants import REGISTRY_FORMAT, SCP_LIKE_URL
 
 SLUG_RE = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 Slug = Annotated[str, StringConstraints(pattern=SLUG_RE)]
@@ -32,7 +32,7 @@ NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 _COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _ARXIV_RE = re.compile(r"^\d{4}\.\d{4,5}$")
-_SCP_LIKE_RE = re.compile(r"^[\w.-]+@[\w.-]+:[^:]")
+_SCP_LIKE_RE = re.compile(SCP_LIKE_URL)
 _GIT_SCHEMES = ("https://", "ssh://", "git://", "file://")
 
 

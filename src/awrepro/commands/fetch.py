@@ -33,7 +33,9 @@ def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], *, des
             if dest is not None:
                 board.stage(entry.id, "copying")
                 target = dest if len(with_code) == 1 else dest / _safe(entry.id)
-                where = sources.working_copy(target, entry.impl, registry.root, cache, options)  # type: ignore[arg-type]
+                from awrepro import checkouts
+
+                where = checkouts.working_copy(target, entry.impl, registry.root, cache, options)  # type: ignore[arg-type]
         except FetchError as exc:
             failed.append(entry.id)
             board.done(entry.id, f"{entry.id}  fetch-error  {exc.message}", style="red")

@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from awrepro import archives, console, git, sources
+from awrepro import archives, checkouts, console, git, sources
 from awrepro.cache import Cache
 from awrepro.constants import EXIT_FAILED, EXIT_OK
 from awrepro.errors import FetchError
@@ -49,7 +49,7 @@ def _mirror_one(registry: LoadedRegistry, cache: Cache, entry: Entry, folder: Pa
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(stored, target)
         return target
-    cached = sources.ensure_commit(cache, code, options)
+    cached = checkouts.ensure_commit(cache, code, options)
     target = folder / f"{sources.url_path(code.url)}.git"
     if not (target / "HEAD").is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
