@@ -74,6 +74,8 @@ CASES = [
      ["registry.toml: format: missing required key 'format'"]),
     ('tags = ["attention"]', 'tags = ["Long Context"]',
      ["registry.toml:23: papers.longformer.tags.0: tags are lowercase slugs like 'long-context'"]),
+    ('[papers.longformer.impl.allenai.env]', '[papers.longformer.impl.allenai.env]\npython = "3.11 or newer"',
+     ["registry.toml:34: papers.longformer.impl.allenai.env.python: '3.11 or newer' is not a version constraint like '==3.11.*' or '>=3.9,<3.12'"]),
     ('[papers.longformer.impl.allenai.env]', '[papers.longformer.impl.allenai.env]\ninstall = "develop"',
      ["registry.toml:34: papers.longformer.impl.allenai.env.install: must be 'none', 'editable' or 'normal'"]),
     ('[papers.longformer.impl.allenai.env]', '[papers.longformer.impl.allenai.env]\nbackend = "conda"',
@@ -137,14 +139,13 @@ def test_missing_registry_file(cli, tmp_path: Path) -> None:
 def test_checks_beyond_the_schema(cli, tmp_path: Path) -> None:
     text = VALID.replace('arxiv = "2004.05150"', 'arxiv = "2003.08271"')
     text = text.replace('git = "https://github.com/someone/longformer-port"', 'git = "https://github.com/allenai/longformer.git"')
-    text = text.replace('requirements = ["torch==2.13.0"]', 'requirements = ["torch==2.13.0", "numpy<<1"]\npython = ">=3.x"\npatches = ["patches/longformer/fix.patch"]')
+    text = text.replace('requirements = ["torch==2.13.0"]', 'requirements = ["torch==2.13.0", "numpy<<1"]\nsteps = []\npatches = ["patches/longformer/fix.patch"]')
     write(tmp_path, text)
     result = cli("validate")
     assert result.code == 2
     assert result.err.splitlines() == [
         "error: registry.toml:21: papers.longformer.arxiv: arXiv id 2003.08271 is also used by papers.survey",
         "error: registry.toml:36: papers.longformer.impl.allenai.env.patches.0: patch file patches/longformer/fix.patch does not exist (paths start at the registry's folder)",
-        "error: registry.toml:35: papers.longformer.impl.allenai.env.python: '>=3.x' is not a version constraint like '==3.11.*' or '>=3.9,<3.12'",
         "error: registry.toml:34: papers.longformer.impl.allenai.env.requirements.1: 'numpy<<1' is not a valid requirement like 'numpy<1.24' (PEP 508)",
         "error: registry.toml:41: papers.longformer.impl.port.code: same repository and subdir as longformer/allenai; give it another subdir or merge the entries",
     ]

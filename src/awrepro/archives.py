@@ -37,10 +37,10 @@ def ensure(cache: Cache, impl: Implementation, registry_root: Path, options: Fet
     final = folder(cache, code.sha256, [text for _, text in patches])
     tree = final / "tree"
     if (final / MARKER).is_file():
-        return Checkout(tree, _root(tree, impl), fetched=False)
+        return Checkout(tree, root_in(tree, impl), fetched=False)
     with locks.locked(cache.archives / f"{final.name}.lock"):
         if (final / MARKER).is_file():
-            return Checkout(tree, _root(tree, impl), fetched=False)
+            return Checkout(tree, root_in(tree, impl), fetched=False)
         cache.archives.mkdir(parents=True, exist_ok=True)
         remove_leftovers(cache.archives, final.name)
         temporary = Path(tempfile.mkdtemp(dir=cache.archives, prefix=f".tmp-{final.name}-"))
@@ -48,13 +48,13 @@ def ensure(cache: Cache, impl: Implementation, registry_root: Path, options: Fet
             download = temporary / _file_name(code.archive or "archive")
             _obtain(code.archive or "", code.sha256, download, options)
             unpack(download, temporary / "tree")
-            apply_patches(_root(temporary / "tree", impl), patches, code, log_path, stage=False)
+            apply_patches(root_in(temporary / "tree", impl), patches, code, log_path, stage=False)
             (temporary / MARKER).write_text(json.dumps({"url": code.archive, "sha256": code.sha256}) + "\n")
             replace_dir(temporary, final)
         except BaseException:
             shutil.rmtree(temporary, ignore_errors=True)
             raise
-    return Checkout(tree, _root(tree, impl), fetched=True)
+    return Checkout(tree, root_in(tree, impl), fetched=True)
 
 
 def folder(cache: Cache, sha256: str, patch_texts: list[bytes]) -> Path:
@@ -65,7 +65,8 @@ def folder(cache: Cache, sha256: str, patch_texts: list[bytes]) -> Path:
     return cache.archives / f"{sha256}-{digest[:8]}"
 
 
-def _root(tree: Path, impl: Implementation) -> Path:
+def root_in(tree: Path, impl: Implementation) -> Path:
+    """Where commands run in an unpacked archive: its content root, plus the entry's subdir."""
     base = content_root(tree)
     if not impl.code.subdir:
         return base

@@ -49,8 +49,12 @@ class Settings:
 
     def cache(self):  # -> cache.Cache
         from awrepro.cache import Cache
+        from awrepro.errors import UsageError
 
-        return Cache.open(self.cache_dir, os.environ)
+        cache = Cache.open(self.cache_dir, os.environ)
+        if cache.root.exists() and not cache.root.is_dir():
+            raise UsageError(f"cache folder {cache.root} is a file; give another --cache-dir")
+        return cache
 
 
 def _version(value: bool) -> None:
@@ -294,6 +298,11 @@ def check(
     cache = settings.cache()
     options = _runner_options(mirror, allow_file, backend, gpu, timeout)
     reports = Reports(json_path, junit_path, markdown_path)
+    from awrepro.report_files import check_writable
+
+    for option, path in (("--json", json_path), ("--junit", junit_path), ("--markdown", markdown_path)):
+        if path is not None:
+            check_writable(path, option)
     with cache.in_use():
         _exit(command.run(loaded, cache, entries, jobs=_jobs(jobs), options=options, db=db or cache.results_db,
                           reports=reports, fail_on=fail_on, shard=shard_spec))

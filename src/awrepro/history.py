@@ -63,10 +63,18 @@ _COLUMNS = "run_id, entry_id, status, level, stage, duration, note, commit_sha, 
 def connect(path: Path) -> Iterator["sqlite3.Connection"]:
     import sqlite3  # only when there is a database: `list` without history skips the import
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    from awrepro.errors import UsageError
+
     try:
-        _prepare(conn)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise UsageError(f"cannot open the results database {path}: {exc}") from None
+    try:
+        try:
+            _prepare(conn)
+        except sqlite3.DatabaseError as exc:
+            raise UsageError(f"cannot use the results database {path}: {exc}") from None
         yield conn
     finally:
         conn.close()

@@ -13,6 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from awrepro import cancel
+
+
+_POLL_SECONDS = 0.1
+
 
 @contextmanager
 def _flocked(path: Path, operation: int) -> Iterator[bool]:
@@ -20,14 +25,28 @@ def _flocked(path: Path, operation: int) -> Iterator[bool]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, operation)
-        except BlockingIOError:
-            yield False
-            return
+        if operation & fcntl.LOCK_NB:
+            try:
+                fcntl.flock(fd, operation)
+            except BlockingIOError:
+                yield False
+                return
+        else:
+            _wait_for(fd, operation)
         yield True
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _wait_for(fd: int, operation: int) -> None:
+    """A blocking flock cannot be interrupted from another thread: poll, and give up on Ctrl-C."""
+    while True:
+        try:
+            fcntl.flock(fd, operation | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if cancel.requested.wait(_POLL_SECONDS):
+                raise KeyboardInterrupt from None
 
 
 @contextmanager

@@ -39,7 +39,8 @@ class Code(NamedTuple):
     def repo_name(self) -> str:
         """The repository's own name (``longformer`` for .../allenai/longformer.git)."""
         tail = re.split(r"[/:]", self.url.rstrip("/"))[-1]
-        return re.sub(r"(\.git|\.tar\.gz|\.tgz|\.tar|\.zip)$", "", tail) or "code"
+        name = re.sub(r"(\.git|\.tar\.gz|\.tgz|\.tar|\.zip)$", "", tail)
+        return name if name not in ("", ".", "..") else "code"  # a folder name, never a way up
 
     def short(self) -> str:
         """``owner/repo@1a2b3c4`` for a git source, ``archive`` otherwise."""

@@ -8,16 +8,21 @@ grandchild that detached with ``setsid`` and kept our stdout open cannot hang aw
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+from awrepro import cancel
+
+T = TypeVar("T")
 GRACE_SECONDS = 3.0
 _TAIL_BYTES = 64 * 1024
 
@@ -31,12 +36,11 @@ INSTALL_PREFIXES = BASE_PREFIXES + ("PIP_", "UV_")
 
 _children: set[subprocess.Popen[bytes]] = set()
 _children_lock = threading.Lock()
-_cancelled = threading.Event()
 
 
 def cancel_all() -> None:
     """Ctrl-C in a parallel run: start nothing new, and end every running child's process group."""
-    _cancelled.set()
+    cancel.requested.set()
     with _children_lock:
         children = list(_children)
     for child in children:
@@ -71,11 +75,19 @@ def scrubbed_environ(
     extra: Mapping[str, str] | None = None,
     source: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """An environment built from an allowlist of the caller's, plus ``extra``."""
+    """An environment built from an allowlist of the caller's, plus ``extra``.
+
+    A variable let in by a prefix (``PIP_*``, ``UV_*``) still stays out when its name says it
+    is a secret: installers run the build scripts of third-party packages.
+    """
     source = os.environ if source is None else source
-    env = {k: v for k, v in source.items() if k in allow or k.startswith(tuple(prefixes))}
+    env = {k: v for k, v in source.items()
+           if k in allow or (k.startswith(tuple(prefixes)) and not _SECRET_NAME.search(k))}
     env.update(extra or {})
     return env
+
+
+_SECRET_NAME = re.compile(r"TOKEN|PASSWORD|SECRET|PUBLISH|KEYRING|CREDENTIAL|AUTH", re.IGNORECASE)
 
 
 def run(
@@ -96,7 +108,7 @@ def run(
     not only its tail. A missing program or unusable cwd is exit code 127 with the reason as
     output, never an exception.
     """
-    if _cancelled.is_set():
+    if cancel.requested.is_set():
         raise KeyboardInterrupt
     started = time.monotonic()
     if log_path is not None:
@@ -131,7 +143,7 @@ def run(
         finally:
             with _children_lock:
                 _children.discard(child)
-        if _cancelled.is_set():
+        if cancel.requested.is_set():
             raise KeyboardInterrupt
         log.flush()
         return Completed(
@@ -210,13 +222,44 @@ def last_error_line(output: str) -> str:
 
 
 def run_interactive(cmd: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> int:
-    """Run ``cmd`` attached to the terminal (output streams live, Ctrl-C reaches it); return its exit code."""
+    """Run ``cmd`` attached to the terminal and return its exit code.
+
+    Output streams live. Ctrl-C goes to the command (it shares the terminal's process group)
+    and is its to handle: awrepro ignores it meanwhile, so a REPL survives it and a training
+    script can save its state before it exits.
+    """
     try:
-        return subprocess.call(list(cmd), cwd=cwd, env=dict(env))
+        child = subprocess.Popen(list(cmd), cwd=cwd, env=dict(env))
     except FileNotFoundError:
         return 127
     except OSError:  # found but cannot be executed: no permission, not a program (as a shell says: 126)
         return 126
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGQUIT)}
+    try:
+        return child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def map_interruptibly(work: Callable[[T], None], items: Sequence[T], jobs: int) -> None:
+    """``work`` on each item, ``jobs`` at a time. Ctrl-C or SIGTERM ends every running child,
+    starts nothing new, and is raised here once the workers have stopped."""
+    with interruptible():
+        if len(items) == 1:
+            work(items[0])  # no thread for the common single-entry case
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+        try:
+            list(pool.map(work, items))
+        except KeyboardInterrupt:
+            cancel_all()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        finally:
+            pool.shutdown(wait=True)
 
 
 @contextmanager
@@ -226,15 +269,15 @@ def interruptible() -> Iterator[None]:
     The children live in sessions of their own, so neither signal reaches them; the command
     catches the KeyboardInterrupt and calls ``cancel_all``. Afterwards new children may start again.
     """
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    if threading.current_thread() is not threading.main_thread():
+        yield  # a worker: the main thread handles signals and cancelling
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         yield
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        _cancelled.clear()
+        signal.signal(signal.SIGTERM, previous)
+        cancel.requested.clear()
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -70,12 +70,11 @@ class LoadedRegistry:
 
     def select(self, ids: list[str]) -> list[Entry]:
         """Entries named on the command line: ``paper`` (its primary), ``paper/impl`` or ``paper/*``."""
-        chosen: list[Entry] = []
+        chosen: dict[str, Entry] = {}  # by full id: `demo` and `demo/main` may name one entry
         for raw in ids:
             for entry in self._resolve(raw):
-                if entry not in chosen:
-                    chosen.append(entry)
-        return chosen
+                chosen.setdefault(entry.full_id, entry)
+        return list(chosen.values())
 
     def _resolve(self, raw: str) -> list[Entry]:
         paper_id, _, name = raw.partition("/")
@@ -216,7 +215,6 @@ def _write_memo(path: Path, text: str, papers: dict[str, Any]) -> None:
 def problems_beyond_schema(registry: LoadedRegistry) -> tuple[list[str], list[str]]:
     """What a schema alone cannot see. Returns (errors, warnings), one line each."""
     from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
     from awrepro import tomlpos
 
@@ -250,10 +248,6 @@ def problems_beyond_schema(registry: LoadedRegistry) -> tuple[list[str], list[st
             for index, patch in enumerate(impl.env.patches):
                 if not (registry.root / patch).is_file():
                     errors.append(at((*base, "env", "patches", str(index)), f"patch file {patch} does not exist (paths start at the registry's folder)"))
-            try:
-                SpecifierSet(impl.env.python)
-            except InvalidSpecifier:
-                errors.append(at((*base, "env", "python"), f"{impl.env.python!r} is not a version constraint like '==3.11.*' or '>=3.9,<3.12'"))
             for field in ("requirements", "no_deps"):
                 for index, req in enumerate(getattr(impl.env, field)):
                     try:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from awrepro import __version__
+from awrepro.errors import UsageError
 from awrepro.results import REPORT_FORMAT, REPORT_VERSION, Result, summary
 
 _TAIL_LINES = 60
@@ -45,10 +46,25 @@ def write_all(results: Sequence[Result], reports: Reports, *, registry: str, sta
 
 def write_atomic(path: Path, text: str) -> None:
     """Write through a temporary file and a rename: a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def check_writable(path: Path, option: str) -> None:
+    """Refuse a report path that cannot be written before a long run, not after it."""
+    if path.is_dir():
+        raise UsageError(f"{option} {path}: is a folder; give a file name")
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise UsageError(f"{option} {path}: cannot create files in {folder}")
 
 
 def json_report(results: Sequence[Result], *, registry: str, started_at: str, finished_at: str,

@@ -50,6 +50,18 @@ def _relative_path(value: str, what: str) -> str:
     return value
 
 
+def _python_constraint(value: str) -> str:
+    """A PEP 440 specifier (``==3.11.*``, ``>=3.9,<3.12``), or a bare version (``2.7``)."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    spec = f"=={value}.*" if re.fullmatch(r"\d+(\.\d+)?", value.strip()) else value
+    try:
+        SpecifierSet(spec)
+    except InvalidSpecifier:
+        raise _custom("python", f"{value!r} is not a version constraint like '==3.11.*' or '>=3.9,<3.12'") from None
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -143,6 +155,11 @@ class EnvSpec(_Strict):
     steps: list[NonEmpty] = []
     vars: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("python")
+    @classmethod
+    def _python(cls, value: str) -> str:
+        return _python_constraint(value)
+
     @field_validator("requirements_file")
     @classmethod
     def _req_file(cls, value: str) -> str:
@@ -178,6 +195,11 @@ class StaticCheck(_Strict):
     @classmethod
     def _cwd(cls, value: str) -> str:
         return _relative_path(value, "cwd")
+
+    @field_validator("python")
+    @classmethod
+    def _python(cls, value: str) -> str:
+        return _python_constraint(value)
 
     @model_validator(mode="after")
     def _one_body(self) -> StaticCheck:

@@ -116,9 +116,9 @@ def ensure(cache: Cache, impl: Implementation, registry_root: Path, options: Fet
     if _trusted(final, tree, impl, options.verify):
         return Checkout(tree, _root(tree, impl), fetched=False)
     # Building needs git and temporary folders; a warm fetch imports none of that.
-    from awrepro import checkouts
+    from awrepro import checkouts, process
 
-    with locks.locked(cache.checkouts / f"{key}.lock"):
+    with process.interruptible(), locks.locked(cache.checkouts / f"{key}.lock"):
         if _trusted(final, tree, impl, options.verify):  # another process built it meanwhile
             return Checkout(tree, _root(tree, impl), fetched=False)
         mirror = checkouts.ensure_commit(cache, impl.code, options, log_path)

@@ -46,12 +46,11 @@ def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], *, des
 
     with Board(len(with_code), "fetch") as board:
         if len(with_code) == 1:
-            fetch_one(with_code[0])  # no thread pool for the common single-entry case
+            fetch_one(with_code[0])  # the common case: a warm one imports no process machinery at all
         else:
-            from concurrent.futures import ThreadPoolExecutor
+            from awrepro import process
 
-            with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-                list(pool.map(fetch_one, with_code))
+            process.map_interruptibly(fetch_one, with_code, jobs)
     _next_step(located)
     return EXIT_FAILED if failed else EXIT_OK
 

@@ -42,18 +42,8 @@ def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], *, job
         state = f"built in {time.monotonic() - started:.1f}s" if environment.built else "ready"
         board.done(entry.id, f"{entry.id}  {state}  {environment.prefix}")
 
-    with process.interruptible(), Board(len(with_code), "setup") as board:
-        if len(with_code) == 1:
-            setup_one(with_code[0])
-        else:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-                try:
-                    list(pool.map(setup_one, with_code))
-                except KeyboardInterrupt:  # the workers' builds run on: end them, or the pool waits for them
-                    process.cancel_all()
-                    raise
+    with Board(len(with_code), "setup") as board:
+        process.map_interruptibly(setup_one, with_code, jobs)
     if len(with_code) == 1 and not failed:
         console.info(f"Next: awrepro run {with_code[0].id} -- python ...")
     return EXIT_FAILED if failed else EXIT_OK

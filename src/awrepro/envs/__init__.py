@@ -201,7 +201,8 @@ def _build(cache: Cache, the_plan: Plan, prefix: Path, log_path: Path | None) ->
                                            extra={"TMPDIR": str(tmp)})
         for what, cmd in steps:
             _step(what, cmd, the_plan.root, environ, log_path)
-        activated = activate(prefix, the_plan.impl, the_plan.root, environ)
+        # Steps are the entry's own shell commands in third-party code: the smoke tests' allowlist.
+        activated = activate(prefix, the_plan.impl, the_plan.root, process.scrubbed_environ(extra={"TMPDIR": str(tmp)}))
         for command in env.steps:
             _step(f"step `{command}`", ["/bin/sh", "-c", command], the_plan.root, activated, log_path)
 
@@ -280,16 +281,30 @@ def used_environments(registry: object, cache: Cache) -> set[Path]:
         return used
     for entry in registry.entries():  # type: ignore[attr-defined]
         impl = entry.impl
-        if impl is None or impl.code.kind != "git":
+        if impl is None:
             continue
         try:
             patches = [text for _, text in sources.read_patches(impl, registry.root)]  # type: ignore[attr-defined]
             key = sources.checkout_key(impl, patches)
-            tree = cache.checkouts / key / impl.code.repo_name
-            root = tree / impl.code.subdir if impl.code.subdir else tree
-            if not tree.is_dir():
+            root = _cached_root(cache, impl, patches, key)
+            if root is None:
                 continue
             used.add(location(cache, plan(impl, root, key).key()))
         except Exception:  # noqa: BLE001 (an entry that cannot be planned keeps nothing alive)
             continue
     return used
+
+
+def _cached_root(cache: Cache, impl: Implementation, patches: list[bytes], key: str) -> Path | None:
+    """Where the entry's code sits in the cache (git checkout or unpacked archive), if it is there."""
+    if impl.code.kind == "archive":
+        from awrepro import archives
+
+        if not impl.code.sha256:
+            return None
+        tree = archives.folder(cache, impl.code.sha256, patches) / "tree"
+        return archives.root_in(tree, impl) if tree.is_dir() else None
+    tree = cache.checkouts / key / impl.code.repo_name
+    if not tree.is_dir():
+        return None
+    return tree / impl.code.subdir if impl.code.subdir else tree
