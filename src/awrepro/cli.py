@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 import typer
 
 from awrepro import __version__
-from awrepro.constants import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
+from awrepro.constants import ENV_ALLOW_FILE, ENV_MIRROR, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
 from awrepro.errors import AwreproError
 
 app = typer.Typer(
@@ -82,8 +82,8 @@ def _global(
 IdsArg = Annotated[Optional[list[str]], typer.Argument(metavar="[ID]...", help="Paper ids (primary implementation), PAPER/IMPL, or PAPER/* for all of a paper's.", show_default=False)]
 AllOpt = Annotated[bool, typer.Option("--all", help="Every entry of the registry.")]
 JobsOpt = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, metavar="N", help="Entries worked on at once [default: number of CPUs].", show_default=False)]
-MirrorOpt = Annotated[Optional[Path], typer.Option("--mirror", envvar="AWREPRO_MIRROR", metavar="DIR", help="Take all code from this offline mirror folder (made by `awrepro mirror`); never use the network.", show_default=False)]
-AllowFileOpt = Annotated[bool, typer.Option("--allow-file", envvar="AWREPRO_ALLOW_FILE_URLS", help="Allow file:// and local-path repositories.")]
+MirrorOpt = Annotated[Optional[Path], typer.Option("--mirror", envvar=ENV_MIRROR, metavar="DIR", help="Take all code from this offline mirror folder (made by `awrepro mirror`); never use the network.", show_default=False)]
+AllowFileOpt = Annotated[bool, typer.Option("--allow-file", envvar=ENV_ALLOW_FILE, help="Allow file:// and local-path repositories.")]
 
 
 def _settings(ctx: typer.Context) -> Settings:

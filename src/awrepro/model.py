@@ -32,10 +32,6 @@ class Code(NamedTuple):
         return self.git or self.archive or ""
 
     @property
-    def pinned(self) -> bool:
-        return bool(self.commit or self.sha256)
-
-    @property
     def repo_name(self) -> str:
         """The repository's own name (``longformer`` for .../allenai/longformer.git)."""
         tail = re.split(r"[/:]", self.url.rstrip("/"))[-1]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from awrepro import cancel
+from awrepro import cancel, console
 
 T = TypeVar("T")
 GRACE_SECONDS = 3.0
@@ -110,6 +110,7 @@ def run(
     """
     if cancel.requested.is_set():
         raise KeyboardInterrupt
+    console.debug(f"$ {cmd if isinstance(cmd, str) else ' '.join(cmd)}")
     started = time.monotonic()
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -31,15 +31,6 @@ class Options:
     timeout: int | None = None
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """An entry ready to run things in: its code and (unless a bare static check) its environment."""
-
-    checkout: sources.Checkout
-    checkout_key: str
-    environment: envs.Environment | None
-
-
 def checkout_key(registry: LoadedRegistry, impl: Implementation) -> str:
     return sources.checkout_key(impl, [text for _, text in sources.read_patches(impl, registry.root)])
 

@@ -41,8 +41,6 @@ class IndexOptions:
 
 
 class Backend(Protocol):
-    NAME: str
-
     def create(self, prefix: Path, python: Path) -> list[str]:
         """The command that makes an empty environment at ``prefix`` from interpreter ``python``."""
 

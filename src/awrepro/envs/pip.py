@@ -7,9 +7,6 @@ from pathlib import Path
 
 from awrepro.envs.base import IndexOptions, env_python
 
-NAME = "pip"
-
-
 def create(prefix: Path, python: Path) -> list[str]:
     return [str(python), "-m", "venv", str(prefix)]
 

@@ -9,8 +9,6 @@ from pathlib import Path
 
 from awrepro.envs.base import IndexOptions, env_python
 
-NAME = "uv"
-
 
 _lock = threading.Lock()
 
