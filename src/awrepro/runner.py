@@ -6,6 +6,7 @@ becomes status ``error``, and even that is reported for the entry, never stoppin
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -41,7 +42,9 @@ def prepare_env(cache: Cache, registry: LoadedRegistry, impl: Implementation, ch
     return envs.ensure(cache, the_plan, log_path)
 
 
+@functools.lru_cache(maxsize=1)
 def gpu_present() -> bool:
+    """Asked once per run, not once per entry."""
     nvidia = shutil.which("nvidia-smi")
     if not nvidia:
         return False
