@@ -10,7 +10,7 @@ Measured (medians, alternated in one run):
   * cold `awrepro setup` (a fresh --cache-dir each time, code already fetched and the registry
     memo present, so only the environment is built; uv's cache UV_CACHE_DIR is shared with the
     raw uv runs, so both are equally warm)
-        vs  raw `uv venv X && uv pip install --python X/bin/python --find-links /opt/wheels torch==2.13.0`
+        vs  raw `uv venv X && uv pip install --python X/bin/python --find-links /opt/wheels [the user's pip settings] torch==2.13.0`
         vs  raw `python -m venv X && X/bin/pip install torch==2.13.0`  (in the first --pip-repeat
             rounds only, 30-60 s each; --no-pip skips it)
   * warm `awrepro setup` (the environment exists)  vs  the raw uv install into an existing venv (a no-op)
@@ -131,12 +131,19 @@ def body(tmp: Path, repeat: int, pip_repeat: int) -> None:
         finally:
             b.rmtree(cache)
 
+    # The same work: awrepro's uv backend passes on the user's pip settings (find-links, index
+    # URLs, constraints), so the raw uv install gets them too, read the way awrepro reads them.
+    user_args = b.run([sys.executable, "-c", "from awrepro.envs.base import user_pip_settings; "
+                       "print(chr(10).join(user_pip_settings().as_args()))"], env=uv_env).stdout.split("\n")
+    user_args = [arg for arg in user_args if arg]
+    print(f"  .. raw uv gets the user's pip settings too: {' '.join(user_args) or '(none)'}", file=sys.stderr)
+
     def raw_uv() -> float:
         venv = caches / "raw-uv"
         started = time.perf_counter()
         b.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], env=uv_env)
-        b.run([uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "--find-links", WHEELS, TORCH],
-              env=uv_env)
+        b.run([uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "--find-links", WHEELS,
+               *user_args, TORCH], env=uv_env)
         elapsed = time.perf_counter() - started
         b.rmtree(venv)
         return elapsed
