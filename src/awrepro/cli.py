@@ -142,6 +142,13 @@ def _selected(settings: Settings, ids: Optional[list[str]], all_: bool):  # -> (
     return loaded, (loaded.entries() if all_ else loaded.select(ids or []))
 
 
+def _with_cache(settings: Settings, run) -> None:  # run: Cache -> exit code
+    """Run a command that builds or uses cache entries, holding the cache's shared lock (gc waits)."""
+    cache = settings.cache()
+    with cache.in_use():
+        _exit(run(cache))
+
+
 def _jobs(jobs: Optional[int]) -> int:
     return jobs or os.cpu_count() or 1
 
@@ -164,9 +171,7 @@ def fetch(
     settings = _settings(ctx)
     loaded, entries = _selected(settings, ids, all_)
     options = FetchOptions(mirror_dir=mirror, allow_file=allow_file, verify=verify)
-    cache = settings.cache()
-    with cache.in_use():
-        _exit(command.run(loaded, cache, entries, dest=dest, jobs=_jobs(jobs), options=options))
+    _with_cache(settings, lambda cache: command.run(loaded, cache, entries, dest=dest, jobs=_jobs(jobs), options=options))
 
 
 @app.command()
@@ -182,9 +187,7 @@ def mirror(
 
     settings = _settings(ctx)
     loaded, entries = _selected(settings, ids, all_)
-    cache = settings.cache()
-    with cache.in_use():
-        _exit(command.run(loaded, cache, entries, folder, allow_file=allow_file))
+    _with_cache(settings, lambda cache: command.run(loaded, cache, entries, folder, allow_file=allow_file))
 
 
 @app.command()
@@ -237,9 +240,8 @@ def setup(
 
     settings = _settings(ctx)
     loaded, entries = _selected(settings, ids, all_)
-    cache = settings.cache()
-    with cache.in_use():
-        _exit(command.run(loaded, cache, entries, jobs=_jobs(jobs), options=_runner_options(mirror, allow_file, backend)))
+    options = _runner_options(mirror, allow_file, backend)
+    _with_cache(settings, lambda cache: command.run(loaded, cache, entries, jobs=_jobs(jobs), options=options))
 
 
 @app.command(context_settings={"allow_interspersed_args": False})
@@ -258,10 +260,9 @@ def run(
     settings = _settings(ctx)
     loaded = settings.load_registry()
     entry = loaded.select([entry_id])[0]
-    cache = settings.cache()
-    with cache.in_use():
-        _exit(command.run(loaded, cache, entry, command_args or [], options=_runner_options(mirror, allow_file, backend),
-                          pass_env=pass_env or []))
+    options = _runner_options(mirror, allow_file, backend)
+    _with_cache(settings, lambda cache: command.run(loaded, cache, entry, command_args or [], options=options,
+                                                    pass_env=pass_env or []))
 
 
 @app.command()
@@ -295,7 +296,6 @@ def check(
     if shard_spec and ids:
         raise UsageError("--shard splits --all; give no entry ids with it")
     loaded, entries = _selected(settings, ids, all_ or bool(shard_spec))
-    cache = settings.cache()
     options = _runner_options(mirror, allow_file, backend, gpu, timeout)
     reports = Reports(json_path, junit_path, markdown_path)
     from awrepro.report_files import check_writable
@@ -303,9 +303,9 @@ def check(
     for option, path in (("--json", json_path), ("--junit", junit_path), ("--markdown", markdown_path)):
         if path is not None:
             check_writable(path, option)
-    with cache.in_use():
-        _exit(command.run(loaded, cache, entries, jobs=_jobs(jobs), options=options, db=db or cache.results_db,
-                          reports=reports, fail_on=fail_on, shard=shard_spec))
+    _with_cache(settings, lambda cache: command.run(loaded, cache, entries, jobs=_jobs(jobs), options=options,
+                                                    db=db or cache.results_db, reports=reports, fail_on=fail_on,
+                                                    shard=shard_spec))
 
 
 @app.command()

@@ -50,6 +50,12 @@ def _relative_path(value: str, what: str) -> str:
     return value
 
 
+def _relative_paths(values: list[str], what: str) -> list[str]:
+    for value in values:
+        _relative_path(value, what)
+    return values
+
+
 def _python_constraint(value: str) -> str:
     """A PEP 440 specifier (``==3.11.*``, ``>=3.9,<3.12``), or a bare version (``2.7``)."""
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -118,9 +124,7 @@ class Code(_Strict):
     @field_validator("sparse")
     @classmethod
     def _sparse(cls, value: list[str]) -> list[str]:
-        for item in value:
-            _relative_path(item, "a sparse path")
-        return value
+        return _relative_paths(value, "a sparse path")
 
     @model_validator(mode="after")
     def _one_source(self) -> Code:
@@ -168,9 +172,7 @@ class EnvSpec(_Strict):
     @field_validator("patches")
     @classmethod
     def _patches(cls, value: list[str]) -> list[str]:
-        for item in value:
-            _relative_path(item, "a patch path")
-        return value
+        return _relative_paths(value, "a patch path")
 
     @field_validator("vars")
     @classmethod
