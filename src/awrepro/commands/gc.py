@@ -20,7 +20,8 @@ def run(registry: LoadedRegistry, cache: Cache, *, dry_run: bool) -> int:
 
 
 def _collect(registry: LoadedRegistry, cache: Cache, *, dry_run: bool) -> int:
-    unused = [path for path in _candidates(cache) if path not in _used(registry, cache)]
+    used = _used(registry, cache)
+    unused = [path for path in _candidates(cache) if path not in used]
     total = 0
     for path in unused:
         size = disk_usage(path)
