@@ -91,13 +91,12 @@ _SECRET_NAME = re.compile(r"TOKEN|PASSWORD|SECRET|PUBLISH|KEYRING|CREDENTIAL|AUT
 
 
 def run(
-    cmd: Sequence[str] | str,
+    cmd: Sequence[str],
     *,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
     log_path: Path | None = None,
-    shell: bool = False,
     input_text: str | None = None,
     whole_output: bool = False,
 ) -> Completed:
@@ -110,7 +109,7 @@ def run(
     """
     if cancel.requested.is_set():
         raise KeyboardInterrupt
-    console.debug(f"$ {cmd if isinstance(cmd, str) else ' '.join(cmd)}")
+    console.debug(f"$ {' '.join(cmd)}")
     started = time.monotonic()
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -128,7 +127,6 @@ def run(
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                shell=shell,
             )
         except OSError as exc:
             missing_cwd = cwd is not None and not Path(cwd).is_dir()
@@ -208,8 +206,8 @@ def _tail(log: object, offset: int, limit: int | None) -> str:
     return handle.read().decode("utf-8", errors="replace")  # type: ignore[attr-defined]
 
 
-def _describe(cmd: Sequence[str] | str) -> str:
-    return cmd if isinstance(cmd, str) else (cmd[0] if cmd else "(nothing)")
+def _describe(cmd: Sequence[str]) -> str:
+    return cmd[0] if cmd else "(nothing)"
 
 
 def last_error_line(output: str) -> str:

@@ -132,7 +132,7 @@ def run_smoke(impl: Implementation, mode: str, root: Path, environment: envs.Env
         environ = _smoke_environ(impl, root, environment, interpreter, tmp, gpu=options.gpu and smoke.gpu)
         if script is not None:
             (tmp / "smoke.py").write_text(script)
-            cmd: list[str] | str = ["python", str(tmp / "smoke.py")]
+            cmd: list[str] = ["python", str(tmp / "smoke.py")]
         else:
             cmd = ["/bin/sh", "-c", command or "true"]
         done = process.run(cmd, cwd=cwd, env=environ, timeout=timeout, log_path=log_path)
