@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from awrepro import console, history, process, report, report_files, runner, schedule
 from awrepro.cache import Cache
@@ -19,15 +20,19 @@ from awrepro.registry import Entry, LoadedRegistry, display_path
 from awrepro.report_files import Reports
 from awrepro.results import Result
 
+if TYPE_CHECKING:
+    import sqlite3
+
 
 def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], *, jobs: int, options: runner.Options,
         db: Path, reports: Reports, fail_on: str, shard: tuple[int, int] | None) -> int:
-    durations = history.durations(db)
-    if shard is not None:
-        entries = schedule.shard(entries, shard[0], shard[1], durations)
-    ordered = schedule.longest_first(entries, durations)
-    log_dir = cache.new_log_folder("check")
-    with history.connect(db) as conn:
+    # Opened for writing first: a damaged or read-only database stops the run before any work.
+    with history.connect(db, write=True) as conn:
+        durations = history.durations(conn)
+        if shard is not None:
+            entries = schedule.shard(entries, shard[0], shard[1], durations)
+        ordered = schedule.longest_first(entries, durations)
+        log_dir = cache.new_log_folder("check")
         run_id = history.start_run(conn, str(registry.path))
         started_at = history.now_iso()
         results, interrupted = _run_all(ordered, registry, cache, options, log_dir, jobs, conn, run_id)
@@ -46,7 +51,7 @@ def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], *, job
 
 
 def _run_all(entries: list[Entry], registry: LoadedRegistry, cache: Cache, options: runner.Options, log_dir: Path,
-             jobs: int, conn: object, run_id: int) -> tuple[list[Result], bool]:
+             jobs: int, conn: sqlite3.Connection, run_id: int) -> tuple[list[Result], bool]:
     results: list[Result] = []
     interrupted = False
     with process.interruptible(), Board(len(entries), "check") as board, \
@@ -62,7 +67,7 @@ def _run_all(entries: list[Entry], registry: LoadedRegistry, cache: Cache, optio
                 for future in done:
                     result = future.result()
                     results.append(result)
-                    history.record(conn, run_id, result)  # type: ignore[arg-type]
+                    history.record(conn, run_id, result)
                     board.done(result.entry_id, report.result_line(result), report.STATUS_STYLES.get(result.status, ""))
         except KeyboardInterrupt:
             interrupted = True

@@ -20,14 +20,14 @@ def run(registry: LoadedRegistry, db: Path) -> int:
             continue
         streak = _streak(runs)
         latest = runs[0]
-        before = runs[len(streak)] if len(streak) < len(runs) else None
+        before = runs[1] if len(runs) > 1 else None
         rows.append((entry.id, latest.status, _since(latest.status, streak), str(len(streak)), _change(latest.status, before)))
     report.print_status_table(rows)
     return EXIT_OK
 
 
 def _streak(runs: list[history.Record]) -> list[history.Record]:
-    """The newest runs that share the latest status."""
+    """The newest runs that share the latest status (runs are newest first, by time)."""
     streak = []
     for record in runs:
         if record.status != runs[0].status:
@@ -43,6 +43,7 @@ def _since(status: str, streak: list[history.Record]) -> str:
 
 
 def _change(status: str, before: history.Record | None) -> str:
+    """Against the entry's previous run only: `fixed` is "failed last time, passes now"."""
     if before is None:
         return ""
     if status in FAILING and before.status == "passed":
