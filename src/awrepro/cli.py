@@ -47,6 +47,14 @@ class Settings:
         path = registry.discover(self.registry, os.environ, Path.cwd())
         return registry.load(path, cache_root=resolve_root(self.cache_dir, os.environ))
 
+    def editable_registry(self) -> Path:
+        """The registry file a command may change: never the copy shipped inside awrepro."""
+        from awrepro import registry
+        from awrepro.constants import REGISTRY_FILENAME
+
+        path = registry.discover(self.registry, os.environ, Path.cwd())
+        return Path(REGISTRY_FILENAME) if path == registry.shipped_registry() and self.registry is None else path
+
     def cache(self):  # -> cache.Cache
         from awrepro.cache import Cache
         from awrepro.errors import UsageError
@@ -329,6 +337,20 @@ def history(
 
     settings = _settings(ctx)
     _exit(command.run_history(settings.load_registry(), db or settings.cache().results_db, entry_id, limit))
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    list_path: Annotated[Path, typer.Argument(metavar="LIST.md", help="An awesome-list in Markdown.")],
+    into: Annotated[Optional[Path], typer.Option("--into", metavar="PATH", help="Registry file to add to (made when missing) [default: --registry, else ./registry.toml or a parent's].", show_default=False)] = None,
+    update: Annotated[bool, typer.Option("--update", help="Also refresh the paper metadata (title, venue, year, links, section, summary) of papers already there.")] = False,
+    allow_file: AllowFileOpt = False,
+) -> None:
+    """Add an awesome-list's papers to the registry as drafts, each repository pinned to its default branch."""
+    from awrepro.commands import import_list as command
+
+    _exit(command.run(list_path, into or _settings(ctx).editable_registry(), update=update, allow_file=allow_file))
 
 
 report_app = typer.Typer(help="Work with check reports.", no_args_is_help=True)

@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from awrepro import process
 from awrepro.constants import SCP_LIKE_URL
@@ -253,3 +254,65 @@ def _detail(kind: str, output: str) -> str:
         if any(phrase in line.lower() for phrase in phrases):
             return line.strip()[:300]
     return process.last_error_line(output)
+
+
+# ---------------------------------------------------------------- asking upstream without fetching
+
+
+class Upstream(NamedTuple):
+    """What ``git ls-remote`` says about a repository: its default branch and where it points."""
+
+    head: str  # the commit HEAD points at
+    branch: str | None  # refs/heads/NAME that HEAD names (None when the server does not say)
+    moved_to: str | None = None  # git followed a redirect here (an http(s) repository that moved)
+
+
+def ls_remote(url: str, *patterns: str, allow_file: bool = False, timeout: float = 60.0) -> process.Completed:
+    """``git ls-remote`` through the user's git configuration (``insteadOf`` mirrors apply)."""
+    check_url(url, allow_file=allow_file)
+    return run(["ls-remote", "--symref", url, *patterns], allow_file=allow_file, timeout=timeout)
+
+
+def upstream_head(url: str, *, allow_file: bool = False, timeout: float = 60.0) -> Upstream:
+    """The default branch's head; a failure raises FetchError saying why (not found, unreachable...)."""
+    done = ls_remote(url, "HEAD", allow_file=allow_file, timeout=timeout)
+    if not done.ok:
+        raise FetchError(upstream_failure(url, done))
+    branch = head = None
+    for line in done.output.splitlines():
+        ref_line = re.match(r"^ref: (refs/heads/\S+)\tHEAD$", line)
+        sha_line = re.match(r"^([0-9a-f]{40})\tHEAD$", line)
+        branch = ref_line.group(1) if ref_line else branch
+        head = sha_line.group(1) if sha_line else head
+    if head is None:
+        raise FetchError(f"{url} has no default branch (an empty repository?)")
+    return Upstream(head, branch, redirected_to(done.output))
+
+
+def resolve_ref(url: str, ref: str, *, allow_file: bool = False) -> str:
+    """A branch or tag upstream, as the full commit it names (tags peeled)."""
+    done = ls_remote(url, ref, f"refs/tags/{ref}^{{}}", allow_file=allow_file)
+    if not done.ok:
+        raise FetchError(upstream_failure(url, done))
+    found: dict[str, str] = {}
+    for line in done.output.splitlines():
+        sha, _, name = line.partition("\t")
+        if re.fullmatch(r"[0-9a-f]{40}", sha):
+            found[name] = sha
+    for name in (f"refs/tags/{ref}^{{}}", f"refs/heads/{ref}", f"refs/tags/{ref}", ref):
+        if name in found:
+            return found[name]
+    raise FetchError(f"{url} has no branch or tag {ref!r}")
+
+
+def upstream_failure(url: str, done: process.Completed) -> str:
+    kind = "transient" if done.timed_out else classify(done.output)
+    if kind == "transient" and done.timed_out:
+        return f"{url}: timed out asking for its refs"
+    return _permanent_message(kind, url, "HEAD", done.output).replace("fetching HEAD from ", "asking ")
+
+
+def redirected_to(output: str) -> str | None:
+    """git's ``warning: redirecting to URL`` (it follows an http redirect of a moved repository)."""
+    found = re.search(r"redirecting to (\S+)", output)
+    return found.group(1).removesuffix("/info/refs?service=git-upload-pack").rstrip("/") if found else None

@@ -91,6 +91,11 @@ class Implementation(NamedTuple):
     description: str | None = None
     notes: tuple[str, ...] = ()  # what it took to make it run here: pins changed, patches, shims
 
+    @property
+    def draft(self) -> bool:
+        """No smoke test yet (the schema requires a body for every smoke table it accepts)."""
+        return not self.smoke.runnable and self.smoke.static is None
+
 
 class Paper(NamedTuple):
     title: str
@@ -103,7 +108,13 @@ class Paper(NamedTuple):
     summary: str | None = None
     tags: tuple[str, ...] = ()
     no_code: str | None = None
+    listed_as: str | None = None
     impl: dict[str, Implementation] = {}
+
+    @property
+    def draft(self) -> bool:
+        """No implementation and no reason why: nobody has said which code it is yet."""
+        return not self.impl and not self.no_code
 
 
 def _tuples(data: dict[str, Any]) -> dict[str, Any]:
@@ -111,7 +122,7 @@ def _tuples(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def implementation_from_dict(data: dict[str, Any]) -> Implementation:
-    smoke = dict(data["smoke"])
+    smoke = dict(data["smoke"] or {})  # none: a draft
     static = smoke.pop("static", None)
     return Implementation(
         code=Code(**_tuples(data["code"])),

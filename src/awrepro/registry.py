@@ -41,6 +41,22 @@ class Entry:
     def full_id(self) -> str:
         return f"{self.paper_id}/{self.name}" if self.name else self.paper_id
 
+    @property
+    def draft(self) -> bool:
+        """Not checkable yet: no smoke test, or a paper whose code nobody has named."""
+        return self.impl.draft if self.impl else self.paper.draft
+
+    def why_not_checked(self) -> str:
+        """Why ``check`` skips this entry before fetching anything ('' when it does not)."""
+        if self.impl is None:
+            if self.paper.no_code:
+                return f"no code: {self.paper.no_code}"
+            listed = f"the list links {self.paper.listed_as}" if self.paper.listed_as else "the list links no code"
+            return f"draft: {listed}; add an [impl.NAME] with its repository, or no_code"
+        if self.impl.draft:
+            return "draft: no smoke test yet; add a [smoke] table"
+        return ""
+
     def __repr__(self) -> str:
         return f"<Entry {self.id}>"
 
@@ -157,6 +173,11 @@ def load(path: Path, cache_root: Path | None = None) -> LoadedRegistry:
     return LoadedRegistry(path, papers_from_dict(papers), text)
 
 
+def validate_text(text: str, shown: str) -> dict[str, Any]:
+    """Parse and validate registry text (named ``shown`` in messages); raise InvalidRegistryError."""
+    return _parse_and_validate(text, shown)
+
+
 def _parse_and_validate(text: str, shown: str) -> dict[str, Any]:
     import tomllib
 
@@ -230,6 +251,8 @@ def problems_beyond_schema(registry: LoadedRegistry) -> tuple[list[str], list[st
     sources: dict[tuple[str, str], str] = {}
     arxiv_ids: dict[str, str] = {}
     for paper_id, paper in registry.papers.items():
+        if paper.draft:
+            warnings.append(at(("papers", paper_id), Entry(paper_id, paper, None, primary=True).why_not_checked()))
         if paper.arxiv:
             if paper.arxiv in arxiv_ids:
                 errors.append(at(("papers", paper_id, "arxiv"), f"arXiv id {paper.arxiv} is also used by papers.{arxiv_ids[paper.arxiv]}"))
@@ -243,6 +266,8 @@ def problems_beyond_schema(registry: LoadedRegistry) -> tuple[list[str], list[st
                 errors.append(at((*base, "code"), f"same repository and subdir as {sources[key]}; give it another subdir or merge the entries"))
             else:
                 sources[key] = full
+            if impl.draft:
+                warnings.append(at(base, "draft: no smoke test yet, so `check` skips it; add a [smoke] table"))
             if impl.code.archive and not impl.code.sha256:
                 warnings.append(at((*base, "code", "archive"), "unpinned archive: no sha256, so `check` skips it; add sha256 once the file is known"))
             for index, patch in enumerate(impl.env.patches):

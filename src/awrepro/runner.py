@@ -90,8 +90,8 @@ def check_entry(entry: Entry, registry: LoadedRegistry, cache: Cache, options: O
 def _pipeline(entry: Entry, registry: LoadedRegistry, cache: Cache, options: Options, tracker: _Tracker,
               on_stage: Callable[[str], None]) -> Result:
     impl = entry.impl
-    if impl is None:
-        raise EntrySkipped(f"no code: {entry.paper.no_code}")
+    if impl is None or impl.draft:
+        raise EntrySkipped(entry.why_not_checked())
     if impl.code.kind == "archive" and not impl.code.sha256:
         raise EntrySkipped("unpinned archive: no sha256 is known, so its content cannot be trusted")
     mode = choose_mode(impl, options, gpu_present)

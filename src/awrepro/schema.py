@@ -249,11 +249,11 @@ class Implementation(_Strict):
     notes: list[NonEmpty] = []
     code: Code
     env: EnvSpec = EnvSpec()
-    smoke: SmokeSpec
+    smoke: SmokeSpec | None = None  # none yet: a draft (``validate`` warns, ``check`` skips it)
 
     @model_validator(mode="after")
     def _has_check(self) -> Implementation:
-        if not (self.smoke.command or self.smoke.script or self.smoke.static):
+        if self.smoke is not None and not (self.smoke.command or self.smoke.script or self.smoke.static):
             raise _custom("smoke", "smoke needs a command, a script or a [static] check")
         return self
 
@@ -271,6 +271,7 @@ class Paper(_Strict):
     summary: str | None = None
     tags: list[Slug] = []
     no_code: NonEmpty | None = None
+    listed_as: str | None = None  # the list's code link when no implementation names a repository yet
     impl: dict[Slug, Implementation] = Field(default_factory=dict)
 
     @field_validator("arxiv")
@@ -280,7 +281,7 @@ class Paper(_Strict):
             raise _custom("arxiv", f"{value!r} is not an arXiv id like 2004.05150")
         return value
 
-    @field_validator("pdf")
+    @field_validator("pdf", "listed_as")
     @classmethod
     def _pdf(cls, value: str) -> str:
         if not value.startswith(("https://", "http://")):
@@ -289,10 +290,12 @@ class Paper(_Strict):
 
     @model_validator(mode="after")
     def _code_or_reason(self) -> Paper:
-        if not self.impl and not self.no_code:
-            raise _custom("impl", "a paper needs an [impl.NAME] table, or no_code = \"why\"")
+        # Neither implementations nor no_code: a draft, whose code nobody has found yet.
         if self.impl and self.no_code:
             raise _custom("impl", "no_code is only for papers without implementations")
+        if self.impl and self.listed_as:
+            raise _custom("impl", "a paper's listed_as is only for papers without implementations; "
+                                  "put it in the code table of the implementation it names")
         return self
 
 
@@ -356,6 +359,8 @@ def _merge_impl(impl: Any, env_defaults: dict[str, Any], smoke_defaults: dict[st
         return impl
     merged = dict(impl)
     for key, defaults in (("env", env_defaults), ("smoke", smoke_defaults)):
+        if key == "smoke" and key not in impl:
+            continue  # no smoke test yet: a draft stays one, defaults do not make it a smoke test
         own = impl.get(key, {})
         if not isinstance(own, dict):
             continue

@@ -19,7 +19,7 @@ def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], *, des
     with_code = [e for e in entries if e.impl is not None]
     for entry in entries:
         if entry.impl is None:
-            console.info(f"{entry.id}: no code ({entry.paper.no_code})")
+            console.info(f"{entry.id}: {entry.why_not_checked()}")
     logs = cache.new_log_folder("fetch")
     failed: list[str] = []
     located: dict[str, Path] = {}

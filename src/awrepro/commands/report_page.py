@@ -73,7 +73,7 @@ def _row(entry: Entry, result: Result | None) -> str:
 def _needs(entry: Entry, result: Result | None = None) -> str:
     impl = entry.impl
     if impl is None:
-        return f"no code: {entry.paper.no_code}"
+        return entry.why_not_checked()
     parts = list(impl.notes)
     parts += [f"patch `{Path(p).name}`" for p in impl.env.patches if not any(Path(p).name in n for n in impl.notes)]
     if result is not None and result.level == "static" and impl.smoke.static:

@@ -16,7 +16,7 @@ def run(registry: LoadedRegistry, cache: Cache, entry: Entry, command: Sequence[
         pass_env: Sequence[str]) -> int:
     impl = entry.impl
     if impl is None:
-        raise UsageError(f"{entry.id} has no code: {entry.paper.no_code}")
+        raise UsageError(f"{entry.id}: {entry.why_not_checked()}")
     if command and command[0] == "--":
         command = command[1:]  # click keeps the `--` that follows the ID (no interspersed options)
     if not command:

@@ -19,7 +19,7 @@ def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], *, job
     with_code = [e for e in entries if e.impl is not None]
     for entry in entries:
         if entry.impl is None:
-            console.info(f"{entry.id}: no code ({entry.paper.no_code})")
+            console.info(f"{entry.id}: {entry.why_not_checked()}")
 
     def setup_one(entry: Entry) -> None:
         impl = entry.impl

@@ -54,8 +54,8 @@ def _paper_lines(paper_id: str, registry: LoadedRegistry) -> list[str]:
         lines.append(_field("tags", ", ".join(paper.tags)))
     if paper.summary:
         lines.append(_field("summary", paper.summary))
-    if paper.no_code:
-        lines.append(_field("code", f"none: {paper.no_code}"))
+    if not paper.impl:
+        lines.append(_field("code", f"none: {paper.no_code}" if paper.no_code else Entry(paper_id, paper, None, primary=True).why_not_checked()))
     return lines
 
 
@@ -115,7 +115,9 @@ def _smoke_summary(entry: Entry) -> str:
         body = f"command: {smoke.command}"
     elif smoke.script:
         body = f"Python script ({len(smoke.script.strip().splitlines())} lines)"
-    else:
+    elif smoke.static:
         body = "none (static check only)"
+    else:
+        return "none yet: a draft (add a [smoke] table)"
     gpu = ", needs a GPU" if smoke.gpu else ""
     return f"{body}; cwd {smoke.cwd}, timeout {smoke.timeout} s{gpu}"
