@@ -353,6 +353,31 @@ def import_(
     _exit(command.run(list_path, into or _settings(ctx).editable_registry(), update=update, allow_file=allow_file))
 
 
+@app.command()
+def links(
+    ctx: typer.Context,
+    ids: IdsArg = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report instead of the table.")] = False,
+    markdown_path: Annotated[Optional[Path], typer.Option("--markdown", metavar="FILE", help="Also write a Markdown table here.", show_default=False)] = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, metavar="SECONDS", help="Per request.")] = 15.0,
+    budget: Annotated[float, typer.Option("--budget", min=1, metavar="SECONDS", help="For the whole run: no request starts and no retry waits after it.")] = 300.0,
+    ttl: Annotated[float, typer.Option("--ttl", min=0, metavar="SECONDS", help="How long a good result is trusted (0: ask again).")] = 86400.0,
+    per_host: Annotated[int, typer.Option("--per-host", min=1, metavar="N", help="Requests at once to one host.")] = 4,
+) -> None:
+    """Check every URL of the registry (PDFs, arXiv, code, archives) for link rot; exit 1 when one is broken."""
+    from awrepro.commands import links as command
+
+    settings = _settings(ctx)
+    loaded = settings.load_registry()
+    entries = loaded.select(ids) if ids else loaded.entries()
+    options = command.Settings(timeout=timeout, per_host=per_host, budget=budget, ttl=ttl)
+    if markdown_path is not None:
+        from awrepro.report_files import check_writable
+
+        check_writable(markdown_path, "--markdown")
+    _exit(command.run(entries, settings.cache(), options, as_json=as_json, markdown=markdown_path))
+
+
 report_app = typer.Typer(help="Work with check reports.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 

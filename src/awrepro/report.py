@@ -133,3 +133,14 @@ def print_history_table(entry_id: str, records: Sequence[Record]) -> None:
     for row in rows:
         table.add_row(*row)
     out.print(table)
+
+
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[str]], *, shrink: Sequence[str] = (),
+                styles: dict[str, str] | None = None) -> None:
+    """A plain table; with ``styles``, the second column's value picks its cell's style."""
+    from rich.text import Text
+
+    table = _table(*columns, rows=rows, shrink=shrink)
+    for first, second, *rest in rows:
+        table.add_row(first, Text(second, style=(styles or {}).get(second, "")), *rest)
+    console.out().print(table)
