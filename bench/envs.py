@@ -35,7 +35,7 @@ LOCAL_INDEX = "file:///opt/pypi/simple"
 # Five specs with five different environment keys (see envs.Plan.key) that install exactly the
 # same packages: filelock and sympy are dependencies of torch anyway, and `vars` count only
 # together with `steps`. No spec can pull another torch or anything from the network.
-VARIANTS = {
+VARIANTS: dict[str, dict[str, object]] = {
     "t1": {"requirements": [TORCH]},
     "t2": {"requirements": [TORCH, "filelock"]},
     "t3": {"requirements": [TORCH, "sympy"]},

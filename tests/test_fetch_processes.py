@@ -6,7 +6,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -51,7 +51,7 @@ def proxy(logged_daemon: GitDaemon) -> Iterator[SlowProxy]:
 
 
 @pytest.fixture
-def awrepro() -> Iterator:
+def awrepro() -> Iterator[Callable[..., subprocess.Popen[str]]]:
     """Starts ``python -m awrepro`` in a process of its own; any still running at the end is killed."""
     started: list[subprocess.Popen[str]] = []
 

@@ -12,16 +12,15 @@ import hashlib
 import json
 import shutil
 import tarfile
-import tempfile
 import zipfile
 from pathlib import Path
 
 from awrepro import console, locks
 from awrepro.cache import Cache
 from awrepro.errors import FetchError, UnsafeSourceError
-from awrepro.model import Implementation
-from awrepro.checkouts import apply_patches, remove_leftovers, replace_dir
-from awrepro.sources import MARKER, Checkout, FetchOptions, read_patches
+from awrepro.model import ArchiveCode, Implementation
+from awrepro.sources import Checkout, FetchOptions, checkout_key, read_patches
+from awrepro.staging import MARKER, aside, apply_patches, replace_dir
 
 MAX_BYTES = 2 * 1024**3
 _CHUNK = 1024 * 1024
@@ -30,31 +29,28 @@ _CHUNK = 1024 * 1024
 def ensure(cache: Cache, impl: Implementation, registry_root: Path, options: FetchOptions,
            log_path: Path | None = None) -> Checkout:
     code = impl.code
+    assert isinstance(code, ArchiveCode)
     if not code.sha256:
         raise FetchError(f"{code.archive} is an unpinned archive (no sha256): awrepro will not trust it; "
                          "add sha256 to the registry once the file is known")
     patches = read_patches(impl, registry_root)
-    final = folder(cache, code.sha256, [text for _, text in patches])
+    patch_texts = [text for _, text in patches]
+    final = folder(cache, code.sha256, patch_texts)
     tree = final / "tree"
+    key = checkout_key(impl, patch_texts)
     if (final / MARKER).is_file():
-        return Checkout(tree, root_in(tree, impl), fetched=False)
+        return Checkout(tree, root_in(tree, code), key, fetched=False)
     with locks.locked(cache.archives / f"{final.name}.lock"):
         if (final / MARKER).is_file():
-            return Checkout(tree, root_in(tree, impl), fetched=False)
-        cache.archives.mkdir(parents=True, exist_ok=True)
-        remove_leftovers(cache.archives, final.name)
-        temporary = Path(tempfile.mkdtemp(dir=cache.archives, prefix=f".tmp-{final.name}-"))
-        try:
-            download = temporary / _file_name(code.archive or "archive")
-            _obtain(code.archive or "", code.sha256, download, options)
+            return Checkout(tree, root_in(tree, code), key, fetched=False)
+        with aside(cache.archives, final.name) as temporary:
+            download = temporary / _file_name(code.archive)
+            _obtain(code.archive, code.sha256, download, options)
             unpack(download, temporary / "tree")
-            apply_patches(root_in(temporary / "tree", impl), patches, code, log_path, stage=False)
+            apply_patches(root_in(temporary / "tree", code), patches, code, log_path, stage=False)
             (temporary / MARKER).write_text(json.dumps({"url": code.archive, "sha256": code.sha256}) + "\n")
             replace_dir(temporary, final)
-        except BaseException:
-            shutil.rmtree(temporary, ignore_errors=True)
-            raise
-    return Checkout(tree, root_in(tree, impl), fetched=True)
+    return Checkout(tree, root_in(tree, code), key, fetched=True)
 
 
 def folder(cache: Cache, sha256: str, patch_texts: list[bytes]) -> Path:
@@ -65,14 +61,14 @@ def folder(cache: Cache, sha256: str, patch_texts: list[bytes]) -> Path:
     return cache.archives / f"{sha256}-{digest[:8]}"
 
 
-def root_in(tree: Path, impl: Implementation) -> Path:
+def root_in(tree: Path, code: ArchiveCode) -> Path:
     """Where commands run in an unpacked archive: its content root, plus the entry's subdir."""
     base = content_root(tree)
-    if not impl.code.subdir:
+    if not code.subdir:
         return base
-    if not (base / impl.code.subdir).is_dir():
-        raise FetchError(f"subdir {impl.code.subdir} does not exist in {impl.code.archive}")
-    return base / impl.code.subdir
+    if not (base / code.subdir).is_dir():
+        raise FetchError(f"subdir {code.subdir} does not exist in {code.archive}")
+    return base / code.subdir
 
 
 def content_root(tree: Path) -> Path:

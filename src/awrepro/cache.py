@@ -14,6 +14,7 @@ import itertools
 import os
 import sys
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from awrepro.constants import ENV_CACHE_DIR
@@ -70,14 +71,15 @@ class Cache:
     def results_db(self) -> Path:
         return self.root / "results.db"
 
-    def in_use(self):  # -> a context manager
+    def in_use(self) -> AbstractContextManager[None]:
         """Held (shared) by every command that builds or reads cache entries, so gc never
         removes something a running command is building or using."""
         from awrepro import locks
 
         return locks.shared(self.root / "in-use.lock")
 
-    def exclusively(self):  # -> a context manager yielding whether the cache is ours alone
+    def exclusively(self) -> AbstractContextManager[bool]:
+        """Whether the cache is ours alone (no other command holds ``in_use``), without waiting."""
         from awrepro import locks
 
         return locks.exclusive_or_none(self.root / "in-use.lock")

@@ -1,8 +1,7 @@
 """Building the cache's git entries: mirrors, checkouts at a pin, working copies.
 
-Everything is built in a temporary folder beside its final place and renamed into place
-under a lock, with a marker written last, so a run killed at any moment leaves nothing
-that a later run trusts.
+Everything is built aside and renamed into place under a lock, with a marker written last
+(``staging.py``), so a run killed at any moment leaves nothing that a later run trusts.
 """
 
 from __future__ import annotations
@@ -17,9 +16,8 @@ from pathlib import Path
 from awrepro import git, locks, process
 from awrepro.cache import Cache
 from awrepro.errors import FetchError
-from awrepro.model import Code, Implementation
+from awrepro.model import ArchiveCode, Code, GitCode, Implementation
 from awrepro.sources import (
-    MARKER,
     FetchOptions,
     sparse_paths,
     head_of,
@@ -28,9 +26,10 @@ from awrepro.sources import (
     sparse_wanted,
     upstream_of,
 )
+from awrepro.staging import MARKER, aside, apply_patches, replace_dir
 
 
-def _set_sparse(work: Path, code: Code) -> None:
+def _set_sparse(work: Path, code: GitCode) -> None:
     paths = sparse_paths(code)
     if not paths:
         return
@@ -43,9 +42,8 @@ def _set_sparse(work: Path, code: Code) -> None:
     git.checked(["sparse-checkout", "set", "--no-cone", *patterns], what="git sparse-checkout", cwd=work)
 
 
-def ensure_commit(cache: Cache, code: Code, options: FetchOptions, log_path: Path | None = None) -> Path:
+def ensure_commit(cache: Cache, code: GitCode, options: FetchOptions, log_path: Path | None = None) -> Path:
     """The bare mirror of ``code.git`` holding ``code.commit``, fetched if needed (under the mirror's lock)."""
-    assert code.git and code.commit
     mirror = mirror_path(cache, code.git)
     source, allow_file = upstream_of(code.git, options)
     with locks.locked(mirror.with_name(mirror.name + ".lock")):
@@ -85,30 +83,23 @@ def _create_bare(mirror: Path) -> None:
         raise
 
 
-def build_checkout(cache: Cache, key: str, final: Path, impl: Implementation, mirror: Path,
-                    patches: list[tuple[str, bytes]], log_path: Path | None) -> None:
-    cache.checkouts.mkdir(parents=True, exist_ok=True)
-    remove_leftovers(cache.checkouts, key)
-    temporary = Path(tempfile.mkdtemp(dir=cache.checkouts, prefix=f".tmp-{key}-"))
-    try:
-        work = temporary / impl.code.repo_name
-        materialize(work, impl.code, mirror, log_path)
-        apply_patches(work, patches, impl.code, log_path, stage=True)
+def build_checkout(cache: Cache, key: str, final: Path, code: GitCode, mirror: Path,
+                   patches: list[tuple[str, bytes]], log_path: Path | None) -> None:
+    with aside(cache.checkouts, key) as temporary:
+        work = temporary / code.repo_name
+        materialize(work, code, mirror, log_path)
+        apply_patches(work, patches, code, log_path, stage=True)
         head = head_of(work) or "(none)"
-        if head != impl.code.commit:
-            raise FetchError(f"checkout of {impl.code.url} is at {head[:12]}, not the pinned {impl.code.commit[:12]}")
-        marker = {"url": impl.code.url, "commit": impl.code.commit, "sparse": sparse_paths(impl.code),
+        if head != code.commit:
+            raise FetchError(f"checkout of {code.url} is at {head[:12]}, not the pinned {code.commit[:12]}")
+        marker = {"url": code.url, "commit": code.commit, "sparse": sparse_paths(code),
                   "patches": [name for name, _ in patches], "created": datetime.now(timezone.utc).isoformat()}
         (temporary / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
         replace_dir(temporary, final)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
 
 
-def materialize(work: Path, code: Code, mirror: Path, log_path: Path | None) -> None:
+def materialize(work: Path, code: GitCode, mirror: Path, log_path: Path | None) -> None:
     """A work tree at the pinned commit whose objects stay in the mirror (git alternates): no copying."""
-    assert code.commit
     git.checked(["init", "-q", str(work)], what="git init")
     (work / ".git" / "objects" / "info" / "alternates").write_text(str(mirror / "objects") + "\n")
     _set_sparse(work, code)
@@ -124,42 +115,6 @@ def materialize(work: Path, code: Code, mirror: Path, log_path: Path | None) -> 
                     cwd=work, log_path=log_path)
 
 
-def apply_patches(work: Path, patches: list[tuple[str, bytes]], code: Code, log_path: Path | None,
-                  *, stage: bool) -> None:
-    """Apply the entry's patches in order; ``stage`` also records them in the index (see ``_trusted``)."""
-    for name, text in patches:
-        patch_file = work.parent / f".{Path(name).name}"
-        patch_file.write_bytes(text)
-        try:
-            done = git.run(["apply", *(["--index"] if stage else []), str(patch_file)], cwd=work, log_path=log_path)
-        finally:
-            patch_file.unlink()
-        if not done.ok:
-            pin = (code.commit or code.sha256 or "")[:12]
-            raise FetchError(f"patch {name} no longer applies to {code.url}@{pin}: {process.last_error_line(done.output)}")
-
-
-def replace_dir(temporary: Path, final: Path) -> None:
-    """Rename ``temporary`` to ``final``, moving a damaged ``final`` out of the way first."""
-    if final.exists():
-        trash = final.with_name(f".trash-{final.name}-{os.getpid()}")
-        os.rename(final, trash)
-        shutil.rmtree(trash, ignore_errors=True)
-    os.rename(temporary, final)
-
-
-def remove_leftovers(folder: Path, key: str) -> None:
-    """Temporary folders of ``key`` left by killed runs; safe because we hold ``key``'s lock.
-
-    Only ``.tmp-KEY-RANDOM``: ``.tmp-KEY-DIGEST-RANDOM`` belongs to another key (the same
-    commit with patches), whose lock we do not hold and which may be being built right now.
-    """
-    prefix = f".tmp-{key}-"
-    for leftover in folder.glob(f"{prefix}*"):
-        if "-" not in leftover.name[len(prefix):]:  # mkdtemp's random part has no '-'
-            shutil.rmtree(leftover, ignore_errors=True)
-
-
 # ---------------------------------------------------------------- working copies for the user
 
 
@@ -171,7 +126,7 @@ def working_copy(dest: Path, impl: Implementation, registry_root: Path, cache: C
     if dest.exists() and any(dest.iterdir()):
         raise FetchError(f"{dest} exists and is not empty; choose another --dest")
     code = impl.code
-    if code.kind == "archive":
+    if isinstance(code, ArchiveCode):
         from awrepro import archives
 
         checkout = archives.ensure(cache, impl, registry_root, options, log_path)

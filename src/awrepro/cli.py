@@ -11,13 +11,20 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from awrepro import __version__
 from awrepro.constants import ENV_ALLOW_FILE, ENV_MIRROR, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
 from awrepro.errors import AwreproError
+
+if TYPE_CHECKING:  # imported lazily where they are used: start-up stays light
+    from collections.abc import Callable
+
+    from awrepro.cache import Cache
+    from awrepro.registry import Entry, LoadedRegistry
+    from awrepro.runner import Options
 
 app = typer.Typer(
     name="awrepro",
@@ -40,7 +47,7 @@ class Settings:
     registry: Optional[Path]
     cache_dir: Optional[Path]
 
-    def load_registry(self):  # -> registry.LoadedRegistry (imported lazily)
+    def load_registry(self) -> "LoadedRegistry":
         from awrepro import registry
         from awrepro.cache import resolve_root
 
@@ -55,7 +62,7 @@ class Settings:
         path = registry.discover(self.registry, os.environ, Path.cwd())
         return Path(REGISTRY_FILENAME) if path == registry.shipped_registry() and self.registry is None else path
 
-    def cache(self):  # -> cache.Cache
+    def cache(self) -> "Cache":
         from awrepro.cache import Cache
         from awrepro.errors import UsageError
 
@@ -95,7 +102,8 @@ AllowFileOpt = Annotated[bool, typer.Option("--allow-file", envvar=ENV_ALLOW_FIL
 
 
 def _settings(ctx: typer.Context) -> Settings:
-    return ctx.obj  # type: ignore[no-any-return]
+    settings: Settings = ctx.obj
+    return settings
 
 
 def _exit(code: int) -> None:
@@ -139,7 +147,7 @@ def validate(ctx: typer.Context) -> None:
     _exit(command.run(_settings(ctx).registry))
 
 
-def _selected(settings: Settings, ids: Optional[list[str]], all_: bool):  # -> (registry, entries)
+def _selected(settings: Settings, ids: Optional[list[str]], all_: bool) -> "tuple[LoadedRegistry, list[Entry]]":
     from awrepro.errors import UsageError
 
     loaded = settings.load_registry()
@@ -150,7 +158,7 @@ def _selected(settings: Settings, ids: Optional[list[str]], all_: bool):  # -> (
     return loaded, (loaded.entries() if all_ else loaded.select(ids or []))
 
 
-def _with_cache(settings: Settings, run) -> None:  # run: Cache -> exit code
+def _with_cache(settings: Settings, run: "Callable[[Cache], int]") -> None:
     """Run a command that builds or uses cache entries, holding the cache's shared lock (gc waits)."""
     cache = settings.cache()
     with cache.in_use():
@@ -223,7 +231,7 @@ DbOpt = Annotated[Optional[Path], typer.Option("--db", envvar="AWREPRO_DB", meta
 
 
 def _runner_options(mirror: Optional[Path], allow_file: bool, backend: Optional[str], gpu: bool = False,
-                    timeout: Optional[int] = None):  # -> runner.Options
+                    timeout: Optional[int] = None) -> "Options":
     from awrepro.errors import UsageError
     from awrepro.runner import Options
     from awrepro.sources import FetchOptions

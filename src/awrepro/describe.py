@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from awrepro.model import Code, Implementation, Paper
+from awrepro.model import Code, GitCode, Paper
 from awrepro.registry import Entry
 
 if TYPE_CHECKING:
@@ -22,16 +22,17 @@ def code_summary(entry: Entry) -> str:
 
 
 def code_data(code: Code) -> dict[str, Any]:
+    git = code if isinstance(code, GitCode) else None
     return {
         "kind": code.kind,
         "url": code.url,
-        "commit": code.commit,
-        "sha256": code.sha256,
+        "commit": git.commit if git else None,
+        "sha256": None if git else code.pin,
         "subdir": code.subdir,
-        "sparse": list(code.sparse),
+        "sparse": list(git.sparse) if git else [],
         "official": code.official,
         "listed_as": code.listed_as,
-        "submodules": code.submodules,
+        "submodules": git.submodules if git else False,
     }
 
 
@@ -49,7 +50,8 @@ def status_data(record: Record | None) -> dict[str, Any] | None:
 
 
 def implementation_data(entry: Entry, record: Record | None, *, full: bool = False) -> dict[str, Any]:
-    impl: Implementation = entry.impl  # type: ignore[assignment]
+    impl = entry.impl
+    assert impl is not None
     data: dict[str, Any] = {
         "id": entry.id,
         "name": entry.name,

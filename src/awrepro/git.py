@@ -67,9 +67,10 @@ def run(args: Sequence[str], *, cwd: Path | None = None, allow_file: bool = Fals
                        input_text=input_text, whole_output=whole_output)
 
 
-def checked(args: Sequence[str], *, what: str, **kwargs: object) -> str:
+def checked(args: Sequence[str], *, what: str, cwd: Path | None = None, allow_file: bool = False,
+            log_path: Path | None = None, whole_output: bool = False) -> str:
     """``git ARGS``; a failure raises FetchError naming ``what`` and git's last error line."""
-    done = run(args, **kwargs)  # type: ignore[arg-type]
+    done = run(args, cwd=cwd, allow_file=allow_file, log_path=log_path, whole_output=whole_output)
     if not done.ok:
         reason = "timed out" if done.timed_out else process.last_error_line(done.output)
         raise FetchError(f"{what} failed: {reason}")

@@ -13,13 +13,8 @@ from awrepro.errors import FetchError
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
-def client(**kwargs: object) -> httpx.Client:
-    return httpx.Client(
-        timeout=TIMEOUT,
-        follow_redirects=True,
-        headers={"User-Agent": f"awrepro/{__version__}"},
-        **kwargs,  # type: ignore[arg-type]
-    )
+def client() -> httpx.Client:
+    return httpx.Client(timeout=TIMEOUT, follow_redirects=True, headers={"User-Agent": f"awrepro/{__version__}"})
 
 
 @contextmanager

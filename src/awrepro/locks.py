@@ -10,7 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from awrepro import cancel
@@ -63,6 +63,6 @@ def shared(path: Path) -> Iterator[None]:
         yield
 
 
-def exclusive_or_none(path: Path):  # -> a context manager yielding whether the lock was taken
-    """Try for an exclusive lock without waiting."""
+def exclusive_or_none(path: Path) -> AbstractContextManager[bool]:
+    """Try for an exclusive lock without waiting; the context yields whether it was taken."""
     return _flocked(path, fcntl.LOCK_EX | fcntl.LOCK_NB)

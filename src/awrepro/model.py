@@ -12,38 +12,76 @@ import re
 from typing import Any, Literal, NamedTuple
 
 
-class Code(NamedTuple):
-    git: str | None = None
-    commit: str | None = None
+def _repo_name(url: str) -> str:
+    """The repository's own name (``longformer`` for .../allenai/longformer.git)."""
+    tail = re.split(r"[/:]", url.rstrip("/"))[-1]
+    name = re.sub(r"(\.git|\.tar\.gz|\.tgz|\.tar|\.zip)$", "", tail)
+    return name if name not in ("", ".", "..") else "code"  # a folder name, never a way up
+
+
+class GitCode(NamedTuple):
+    """Code in a git repository, pinned to a full commit."""
+
+    git: str
+    commit: str
     subdir: str | None = None
     sparse: tuple[str, ...] = ()
     official: bool = False
     listed_as: str | None = None
     submodules: bool = False
-    archive: str | None = None
-    sha256: str | None = None
 
     @property
-    def kind(self) -> Literal["git", "archive"]:
-        return "git" if self.git else "archive"
+    def kind(self) -> Literal["git"]:
+        return "git"
 
     @property
     def url(self) -> str:
-        return self.git or self.archive or ""
+        return self.git
+
+    @property
+    def pin(self) -> str:
+        return self.commit
 
     @property
     def repo_name(self) -> str:
-        """The repository's own name (``longformer`` for .../allenai/longformer.git)."""
-        tail = re.split(r"[/:]", self.url.rstrip("/"))[-1]
-        name = re.sub(r"(\.git|\.tar\.gz|\.tgz|\.tar|\.zip)$", "", tail)
-        return name if name not in ("", ".", "..") else "code"  # a folder name, never a way up
+        return _repo_name(self.git)
 
     def short(self) -> str:
-        """``owner/repo@1a2b3c4`` for a git source, ``archive`` otherwise."""
-        if not self.git or not self.commit:
-            return "archive" if self.sha256 else "archive (unpinned)"
+        """``owner/repo@1a2b3c4``."""
         parts = re.split(r"[/:]", re.sub(r"\.git$", "", self.git.rstrip("/")))
         return f"{'/'.join(parts[-2:])}@{self.commit[:7]}"
+
+
+class ArchiveCode(NamedTuple):
+    """Code in an archive file, pinned by its sha256 (an archive without one is never trusted)."""
+
+    archive: str
+    sha256: str | None = None
+    subdir: str | None = None
+    official: bool = False
+    listed_as: str | None = None
+
+    @property
+    def kind(self) -> Literal["archive"]:
+        return "archive"
+
+    @property
+    def url(self) -> str:
+        return self.archive
+
+    @property
+    def pin(self) -> str | None:
+        return self.sha256
+
+    @property
+    def repo_name(self) -> str:
+        return _repo_name(self.archive)
+
+    def short(self) -> str:
+        return "archive" if self.sha256 else "archive (unpinned)"
+
+
+Code = GitCode | ArchiveCode
 
 
 class EnvSpec(NamedTuple):
@@ -121,11 +159,17 @@ def _tuples(data: dict[str, Any]) -> dict[str, Any]:
     return {key: tuple(value) if isinstance(value, list) else value for key, value in data.items()}
 
 
+def code_from_dict(data: dict[str, Any]) -> Code:
+    """The schema has one ``code`` table; its git and archive fields go to their own records."""
+    record = GitCode if data.get("git") else ArchiveCode
+    return record(**_tuples({key: value for key, value in data.items() if key in record._fields}))
+
+
 def implementation_from_dict(data: dict[str, Any]) -> Implementation:
     smoke = dict(data["smoke"] or {})  # none: a draft
     static = smoke.pop("static", None)
     return Implementation(
-        code=Code(**_tuples(data["code"])),
+        code=code_from_dict(data["code"]),
         env=EnvSpec(**_tuples(data["env"])),
         smoke=SmokeSpec(**smoke, static=StaticCheck(**static) if static else None),
         description=data.get("description"),

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 from awrepro import cancel, console
 
@@ -198,12 +198,12 @@ def _feed(child: subprocess.Popen[bytes], text: str) -> None:
         pass
 
 
-def _tail(log: object, offset: int, limit: int | None) -> str:
-    handle = log  # a binary file object positioned anywhere
-    size = handle.seek(0, os.SEEK_END)  # type: ignore[attr-defined]
+def _tail(log: IO[bytes], offset: int, limit: int | None) -> str:
+    """What the child wrote after ``offset`` (its last ``limit`` bytes); ``log`` may be positioned anywhere."""
+    size = log.seek(0, os.SEEK_END)
     start = offset if limit is None else max(offset, size - limit)
-    handle.seek(start)  # type: ignore[attr-defined]
-    return handle.read().decode("utf-8", errors="replace")  # type: ignore[attr-defined]
+    log.seek(start)
+    return log.read().decode("utf-8", errors="replace")
 
 
 def _describe(cmd: Sequence[str]) -> str:

@@ -1,12 +1,14 @@
 """The registry file: finding it, loading it (validated once, then cached), selecting entries.
 
 Loading parses the TOML and validates it with the pydantic schema (``schema.py``). The
-validated data is kept in ``<cache>/registry/`` with the exact text it came from and
-awrepro's version, so the next run of an unchanged registry skips TOML parsing and pydantic.
+validated data is kept in ``<cache>/registry/`` with the exact text it came from, awrepro's
+version and a digest of the schema and the records it fills, so the next run of an unchanged
+registry skips TOML parsing and pydantic, and a changed schema never reads an old memo.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -214,9 +216,26 @@ def _read_memo(path: Path, text: str) -> dict[str, Any] | None:
         memo = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(memo, dict) or memo.get("awrepro") != __version__ or memo.get("text") != text:
+    if not isinstance(memo, dict) or memo.get("text") != text or memo.get("awrepro") != __version__ \
+            or memo.get("schema") != _schema_digest():
         return None
-    return memo.get("papers")  # type: ignore[no-any-return]
+    papers = memo.get("papers")
+    return papers if isinstance(papers, dict) else None
+
+
+@functools.cache
+def _schema_digest() -> str:
+    """What the memo's data depends on besides the text: the schema that validated it and the
+    records built from it (a source checkout changes them without a new version)."""
+    import zlib  # already loaded by the interpreter's start-up
+
+    digest = 0
+    for name in ("schema.py", "model.py"):
+        try:
+            digest = zlib.crc32((Path(__file__).parent / name).read_bytes(), digest)
+        except OSError:  # an install without sources: the version alone keys the memo
+            return "?"
+    return f"{digest:08x}"
 
 
 def _write_memo(path: Path, text: str, papers: dict[str, Any]) -> None:
@@ -224,7 +243,8 @@ def _write_memo(path: Path, text: str, papers: dict[str, Any]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps({"awrepro": __version__, "text": text, "papers": papers}), encoding="utf-8")
+        temporary.write_text(json.dumps({"awrepro": __version__, "schema": _schema_digest(), "text": text,
+                                             "papers": papers}), encoding="utf-8")
         os.replace(temporary, path)
     except OSError:
         pass
@@ -268,7 +288,7 @@ def problems_beyond_schema(registry: LoadedRegistry) -> tuple[list[str], list[st
                 sources[key] = full
             if impl.draft:
                 warnings.append(at(base, "draft: no smoke test yet, so `check` skips it; add a [smoke] table"))
-            if impl.code.archive and not impl.code.sha256:
+            if impl.code.pin is None:
                 warnings.append(at((*base, "code", "archive"), "unpinned archive: no sha256, so `check` skips it; add sha256 once the file is known"))
             for index, patch in enumerate(impl.env.patches):
                 if not (registry.root / patch).is_file():

@@ -10,6 +10,8 @@ from awrepro.history import Record
 from awrepro.registry import Entry
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from awrepro.results import Result
 
 STATUS_STYLES = {
@@ -23,7 +25,7 @@ STATUS_STYLES = {
 }
 
 
-def _table(*columns: str, rows: Sequence[Sequence[str]] = (), shrink: Sequence[str] = ()):  # -> rich.table.Table
+def _table(*columns: str, rows: Sequence[Sequence[str]] = (), shrink: Sequence[str] = ()) -> Table:
     """A table whose cells never wrap: when space runs out only the ``shrink`` columns are cut, with an ellipsis."""
     from rich import box
     from rich.cells import cell_len

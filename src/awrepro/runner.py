@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from awrepro import envs, interpreters, process, sources
+from awrepro import envs, fetching, interpreters, process, sources
 from awrepro.cache import Cache
 from awrepro.errors import EntrySkipped, EnvSetupError, FetchError
 from awrepro.model import Implementation
@@ -32,13 +32,9 @@ class Options:
     timeout: int | None = None
 
 
-def checkout_key(registry: LoadedRegistry, impl: Implementation) -> str:
-    return sources.checkout_key(impl, [text for _, text in sources.read_patches(impl, registry.root)])
-
-
-def prepare_env(cache: Cache, registry: LoadedRegistry, impl: Implementation, checkout: sources.Checkout,
+def prepare_env(cache: Cache, impl: Implementation, checkout: sources.Checkout,
                 options: Options, log_path: Path | None) -> envs.Environment:
-    the_plan = envs.plan(impl, checkout.root, checkout_key(registry, impl), options.backend)
+    the_plan = envs.plan(impl, checkout.root, checkout.key, options.backend)
     return envs.ensure(cache, the_plan, log_path)
 
 
@@ -92,15 +88,15 @@ def _pipeline(entry: Entry, registry: LoadedRegistry, cache: Cache, options: Opt
     impl = entry.impl
     if impl is None or impl.draft:
         raise EntrySkipped(entry.why_not_checked())
-    if impl.code.kind == "archive" and not impl.code.sha256:
+    if impl.code.pin is None:
         raise EntrySkipped("unpinned archive: no sha256 is known, so its content cannot be trusted")
     mode = choose_mode(impl, options, gpu_present)
     tracker.level = mode
-    tracker.commit = impl.code.commit or impl.code.sha256
+    tracker.commit = impl.code.pin
 
     on_stage("fetch")
     with tracker.stage("fetch") as log:
-        checkout = sources.ensure(cache, impl, registry.root, options.fetch, log)
+        checkout = fetching.ensure(cache, impl, registry.root, options.fetch, log)
     on_stage("setup")
     with tracker.stage("setup") as log:
         static = impl.smoke.static
@@ -110,7 +106,7 @@ def _pipeline(entry: Entry, registry: LoadedRegistry, cache: Cache, options: Opt
                 raise EntrySkipped(f"static check needs Python {static.python}; none found")
             environment = None
         else:
-            environment = prepare_env(cache, registry, impl, checkout, options, log)
+            environment = prepare_env(cache, impl, checkout, options, log)
             tracker.env_key = environment.key
             interpreter = None
     on_stage("smoke" if mode == Mode.SMOKE else "static")

@@ -1,8 +1,8 @@
-"""Where an implementation's code is in the cache, and whether it can be trusted.
+"""Where an implementation's code is in the cache: names, keys and paths, read without git.
 
-A bare mirror per repository, a checkout per pinned commit (``checkouts.py`` builds them). A
-checkout counts when its marker is there and its HEAD is the pin: a file read, no git, so a
-warm ``fetch`` costs little more than start-up.
+A bare mirror per repository, a checkout per pinned commit. ``fetching.py`` decides whether
+what is there can be trusted; ``checkouts.py`` and ``archives.py`` build what is not (they
+import this module, never the other way round).
 (No ``from __future__ import annotations``: NamedTuple would compile each string annotation.)
 """
 
@@ -11,13 +11,11 @@ import re
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from awrepro import locks
 from awrepro.cache import Cache
 from awrepro.constants import SCP_LIKE_URL
 from awrepro.errors import FetchError
-from awrepro.model import Code, Implementation
+from awrepro.model import Code, GitCode, Implementation
 
-MARKER = "awrepro.json"
 _SCP_LIKE = re.compile(SCP_LIKE_URL)
 
 
@@ -34,6 +32,7 @@ class Checkout(NamedTuple):
 
     tree: Path  # the repository's work tree (or unpacked archive)
     root: Path  # tree joined with the entry's subdir: where commands run
+    key: str  # see checkout_key: environments built into the checkout are keyed by it
     fetched: bool
 
 
@@ -54,7 +53,7 @@ def mirror_path(cache: Cache, url: str) -> Path:
 def checkout_key(impl: Implementation, patch_texts: list[bytes]) -> str:
     """One checkout per (repository, commit); sparse paths and patches make their own."""
     code = impl.code
-    base = f"{url_path(code.url).replace('/', '+')}@{(code.commit or code.sha256 or 'unpinned')[:12]}"
+    base = f"{url_path(code.url).replace('/', '+')}@{(code.pin or 'unpinned')[:12]}"
     paths = sparse_paths(code)
     if not paths and not patch_texts:
         return base
@@ -69,7 +68,7 @@ def sparse_paths(code: Code) -> list[str]:
 
     A subdir alone means the whole tree: imports often reach outside it.
     """
-    if not code.sparse:
+    if not isinstance(code, GitCode) or not code.sparse:
         return []
     return sorted({*(p.strip("/") for p in code.sparse), *([code.subdir.strip("/")] if code.subdir else [])})
 
@@ -100,50 +99,6 @@ def read_patches(impl: Implementation, registry_root: Path) -> list[tuple[str, b
         except OSError as exc:
             raise FetchError(f"patch {rel} cannot be read: {exc.strerror}") from None
     return found
-
-
-def ensure(cache: Cache, impl: Implementation, registry_root: Path, options: FetchOptions,
-           log_path: Path | None = None) -> Checkout:
-    """Make sure the implementation's code is in the cache, at its pin; return where it is."""
-    if impl.code.kind == "archive":
-        from awrepro import archives
-
-        return archives.ensure(cache, impl, registry_root, options, log_path)
-    patches = read_patches(impl, registry_root)
-    key = checkout_key(impl, [text for _, text in patches])
-    final = cache.checkouts / key
-    tree = final / impl.code.repo_name
-    if _trusted(final, tree, impl, options.verify):
-        return Checkout(tree, _root(tree, impl), fetched=False)
-    # Building needs git and temporary folders; a warm fetch imports none of that.
-    from awrepro import checkouts, process
-
-    with process.interruptible(), locks.locked(cache.checkouts / f"{key}.lock"):
-        if _trusted(final, tree, impl, options.verify):  # another process built it meanwhile
-            return Checkout(tree, _root(tree, impl), fetched=False)
-        mirror = checkouts.ensure_commit(cache, impl.code, options, log_path)
-        checkouts.build_checkout(cache, key, final, impl, mirror, patches, log_path)
-    return Checkout(tree, _root(tree, impl), fetched=True)
-
-
-def _root(tree: Path, impl: Implementation) -> Path:
-    if not impl.code.subdir:
-        return tree
-    root = tree / impl.code.subdir
-    if not root.is_dir():
-        raise FetchError(f"subdir {impl.code.subdir} does not exist in {impl.code.url} at {impl.code.commit[:12]}")
-    return root
-
-
-def _trusted(final: Path, tree: Path, impl: Implementation, verify: bool) -> bool:
-    """Marker present and HEAD at the pin; with ``verify`` also no tracked file changed or missing."""
-    if not (final / MARKER).is_file() or head_of(tree) != impl.code.commit:
-        return False
-    if verify:
-        from awrepro import git
-
-        return git.run(["diff", "--quiet"], cwd=tree, timeout=300).ok
-    return True
 
 
 def head_of(worktree: Path) -> str | None:

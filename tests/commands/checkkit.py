@@ -94,7 +94,8 @@ class Workspace:
 
 
 def load_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
 
 
 def statuses(report: dict[str, Any]) -> dict[str, str]:

@@ -7,6 +7,7 @@ import sqlite3
 import xml.etree.ElementTree as ET
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ from tests.commands.checkkit import (
 
 def mixed_registry(p: Project) -> str:
     """One entry per outcome awrepro knows, all cheap."""
-    code = {"url": p.url, "commit": p.sha}
+    code: dict[str, Any] = {"url": p.url, "commit": p.sha}
     return registry(
         paper("ok", **code, command="python -c \"print('OK')\"", expect="OK"),
         paper("bad", **code, command="echo 'it broke: bad-marker' >&2; exit 3"),
@@ -76,7 +77,7 @@ def test_each_outcome_gets_its_status_and_the_run_exits_1(ws: Workspace, project
 
 
 def test_stages_record_which_stage_ended_the_entry(ws: Workspace, project: Project) -> None:
-    code = {"url": project.url, "commit": project.sha}
+    code: dict[str, Any] = {"url": project.url, "commit": project.sha}
     ws.write(registry(
         paper("ok", **code, command="sh smoke.sh", expect="smoke OK"),
         paper("bad", **code, command="exit 3"),
@@ -110,7 +111,7 @@ def test_reports_junit_json_markdown_and_step_summary(ws: Workspace, project: Pr
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("8", "4", "0", "2")
     cases = {case.get("name"): case for case in suite.iter("testcase")}
     assert set(cases) == set(MIXED_STATUSES)
-    failures = {name: case.find("failure") for name, case in cases.items() if case.find("failure") is not None}
+    failures = {name: found for name, case in cases.items() if (found := case.find("failure")) is not None}
     assert {name: f.get("type") for name, f in failures.items()} == {
         "bad": "failed", "hang": "timeout", "nosetup": "setup-error", "gone": "fetch-error"}
     assert "it broke: bad-marker" in (failures["bad"].text or "")
@@ -154,7 +155,7 @@ def test_reports_junit_json_markdown_and_step_summary(ws: Workspace, project: Pr
 
 def test_history_status_regression_and_fail_on(ws: Workspace, project: Project, repos) -> None:  # noqa: ANN001
     good = repos.create("flip", {"smoke.sh": "echo flip works\n"})
-    code = {"url": project.url, "commit": project.sha}
+    code: dict[str, Any] = {"url": project.url, "commit": project.sha}
 
     def write(flip_commit: str) -> None:
         ws.write(registry(
@@ -201,7 +202,7 @@ def test_history_status_regression_and_fail_on(ws: Workspace, project: Project, 
 
 
 def test_shards_cover_every_entry_once_and_merge_like_a_full_run(ws: Workspace, project: Project) -> None:
-    code = {"url": project.url, "commit": project.sha}
+    code: dict[str, Any] = {"url": project.url, "commit": project.sha}
     ws.write(registry(
         *(paper(f"pass{i}", **code, command="sh smoke.sh", expect="OK") for i in range(4)),
         paper("fails", **code, command="exit 3"),
@@ -259,7 +260,7 @@ def test_shards_cover_every_entry_once_and_merge_like_a_full_run(ws: Workspace, 
 
 
 def test_timeout_option_jobs_and_plain_output(ws: Workspace, project: Project) -> None:
-    code = {"url": project.url, "commit": project.sha}
+    code: dict[str, Any] = {"url": project.url, "commit": project.sha}
     ws.write(registry(
         paper("ok", **code, command="sh smoke.sh", expect="smoke OK"),
         paper("bad", **code, command="exit 3"),

@@ -9,6 +9,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from tests.commands.checkkit import (
     Project,
@@ -40,7 +41,7 @@ def history_runs(ws: Workspace, entry_id: str, db: Path) -> list[list[str]]:
 def test_ctrl_c_kills_every_child_and_writes_a_partial_report(ws: Workspace, project: Project) -> None:
     token = f"awrepro-test-{uuid.uuid4().hex}"
     sleeper = f"python -c 'import time; time.sleep(300)' {token}"
-    code = {"url": project.url, "commit": project.sha}
+    code: dict[str, Any] = {"url": project.url, "commit": project.sha}
     ws.write(registry(
         paper("slow", **code, command=f"{sleeper} & {sleeper}", timeout=600),  # a child and a grandchild
         paper("quick", **code, command="sh smoke.sh", expect="OK"),
@@ -95,7 +96,7 @@ def test_sigterm_is_handled_like_ctrl_c(ws: Workspace, project: Project) -> None
 
 
 def test_concurrent_runs_share_one_database(ws: Workspace, project: Project) -> None:
-    code = {"url": project.url, "commit": project.sha}
+    code: dict[str, Any] = {"url": project.url, "commit": project.sha}
     ids = [f"entry{i}" for i in range(6)]
     ws.write(registry(*(paper(i, **code, command="sh smoke.sh", expect="OK") for i in ids),
                       paper("bad", **code, command="exit 3")))

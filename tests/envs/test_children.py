@@ -14,7 +14,7 @@ from tests.envs.conftest import World, pids_with, wait_until
 pytestmark = pytest.mark.slow
 
 
-def _check(world: World, registry: Path, report: Path, out: Path, *extra: str, timeout: float) -> subprocess.CompletedProcess:
+def _check(world: World, registry: Path, report: Path, out: Path, *extra: str, timeout: float) -> subprocess.CompletedProcess[bytes]:
     """``awrepro check`` in a process of its own, its output to a file (not a pipe a grandchild could hold)."""
     command = [sys.executable, "-m", "awrepro", *world.args(registry), "check", "--json", str(report), *extra, "demo"]
     with open(out, "wb") as handle:

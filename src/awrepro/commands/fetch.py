@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from awrepro import console, sources
+from awrepro import console, fetching, sources
 from awrepro.cache import Cache
 from awrepro.constants import EXIT_FAILED, EXIT_OK
 from awrepro.errors import FetchError
@@ -25,17 +25,19 @@ def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], *, des
     located: dict[str, Path] = {}
 
     def fetch_one(entry: Entry) -> None:
+        impl = entry.impl
+        assert impl is not None
         board.stage(entry.id, "fetching")
         started = time.monotonic()
         try:
-            checkout = sources.ensure(cache, entry.impl, registry.root, options, logs / f"{_safe(entry.id)}.log")  # type: ignore[arg-type]
+            checkout = fetching.ensure(cache, impl, registry.root, options, logs / f"{_safe(entry.id)}.log")
             where = checkout.root
             if dest is not None:
                 board.stage(entry.id, "copying")
                 target = dest if len(with_code) == 1 else dest / _safe(entry.id)
                 from awrepro import checkouts
 
-                where = checkouts.working_copy(target, entry.impl, registry.root, cache, options)  # type: ignore[arg-type]
+                where = checkouts.working_copy(target, impl, registry.root, cache, options)
         except FetchError as exc:
             failed.append(entry.id)
             board.done(entry.id, f"{entry.id}  fetch-error  {exc.message}", style="red")

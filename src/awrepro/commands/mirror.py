@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from awrepro import archives, checkouts, console, git, sources
+from awrepro.model import ArchiveCode
+from awrepro.staging import MARKER
 from awrepro.cache import Cache
 from awrepro.constants import EXIT_FAILED, EXIT_OK
 from awrepro.errors import FetchError
@@ -42,10 +44,10 @@ def _mirror_one(registry: LoadedRegistry, cache: Cache, entry: Entry, folder: Pa
     impl = entry.impl
     assert impl is not None
     code = impl.code
-    if code.kind == "archive":
+    if isinstance(code, ArchiveCode):
         checkout = archives.ensure(cache, impl, registry.root, options)
-        stored = next(p for p in checkout.tree.parent.iterdir() if p.is_file() and p.name != sources.MARKER)
-        target = archives.mirror_archive_path(folder, code.sha256 or "", code.archive or "")
+        stored = next(p for p in checkout.tree.parent.iterdir() if p.is_file() and p.name != MARKER)
+        target = archives.mirror_archive_path(folder, code.sha256 or "", code.archive)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(stored, target)
         return target

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from awrepro import console, envs, process, runner, sources
+from awrepro import console, envs, fetching, process, runner
 from awrepro.cache import Cache
 from awrepro.constants import EXIT_INTERRUPTED, EXIT_USAGE
 from awrepro.errors import EntrySkipped, UsageError
@@ -23,9 +23,9 @@ def run(registry: LoadedRegistry, cache: Cache, entry: Entry, command: Sequence[
         raise UsageError(f"give a command after `--`, e.g. awrepro run {entry.id} -- python -V")
     logs = cache.new_log_folder("run")
     log = logs / f"{entry.full_id.replace('/', '--')}.log"
-    checkout = sources.ensure(cache, impl, registry.root, options.fetch, log)
+    checkout = fetching.ensure(cache, impl, registry.root, options.fetch, log)
     try:
-        environment = runner.prepare_env(cache, registry, impl, checkout, options, log)
+        environment = runner.prepare_env(cache, impl, checkout, options, log)
     except EntrySkipped as exc:
         console.error(f"{entry.id}: {exc.message}")
         return EXIT_USAGE

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from awrepro import console, process, runner, sources
+from awrepro import console, fetching, process, runner
 from awrepro.cache import Cache
 from awrepro.constants import EXIT_FAILED, EXIT_OK
 from awrepro.errors import EntrySkipped, EnvSetupError, FetchError
@@ -28,9 +28,9 @@ def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], *, job
         log = logs / f"{entry.full_id.replace('/', '--')}.log"
         try:
             board.stage(entry.id, "fetching")
-            checkout = sources.ensure(cache, impl, registry.root, options.fetch, log)
+            checkout = fetching.ensure(cache, impl, registry.root, options.fetch, log)
             board.stage(entry.id, "setting up")
-            environment = runner.prepare_env(cache, registry, impl, checkout, options, log)
+            environment = runner.prepare_env(cache, impl, checkout, options, log)
         except EntrySkipped as exc:
             board.done(entry.id, f"{entry.id}  skipped  {exc.message}", style="yellow")
             return

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from awrepro import console, describe, history
 from awrepro.cache import Cache
+from awrepro.model import GitCode
 from awrepro.registry import Entry, LoadedRegistry
 
 _RUNS_SHOWN = 5
@@ -68,12 +69,15 @@ def _entry_lines(entry: Entry, db: Path) -> list[str]:
     lines = [head + (f": {impl.description}" if impl.description else "")]
     code = impl.code
     owner = "the authors' code" if code.official else "not the authors' code"
-    pin = f"@ {code.commit}" if code.commit else (f"sha256 {code.sha256}" if code.sha256 else "(unpinned: no sha256)")
+    if isinstance(code, GitCode):
+        pin = f"@ {code.commit}"
+    else:
+        pin = f"sha256 {code.sha256}" if code.sha256 else "(unpinned: no sha256)"
     lines.append(_field("code", f"{code.url} {pin} ({owner})"))
     for name, value in (("subdir", code.subdir), ("listed as", code.listed_as)):
         if value:
             lines.append(_field(name, value))
-    if code.sparse:
+    if isinstance(code, GitCode) and code.sparse:
         lines.append(_field("sparse", ", ".join(code.sparse)))
     env = impl.env
     lines.append(_field("python", f"{env.python} ({env.backend}, install: {env.install})"))
@@ -110,7 +114,8 @@ def _entry_lines(entry: Entry, db: Path) -> list[str]:
 
 
 def _smoke_summary(entry: Entry) -> str:
-    smoke = entry.impl.smoke  # type: ignore[union-attr]
+    assert entry.impl is not None
+    smoke = entry.impl.smoke
     if smoke.command:
         body = f"command: {smoke.command}"
     elif smoke.script:

@@ -21,15 +21,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from awrepro import interpreters, locks, process
 from awrepro.cache import Cache
 from awrepro.envs import pip, uv
 from awrepro.envs.base import Backend, IndexOptions, env_python, user_pip_settings
 from awrepro.errors import EntrySkipped, EnvSetupError
-from awrepro.model import Implementation
+from awrepro.model import ArchiveCode, Implementation
 
-BACKENDS: dict[str, Backend] = {"uv": uv, "pip": pip}  # type: ignore[dict-item]
+if TYPE_CHECKING:
+    from awrepro.registry import LoadedRegistry
+
+BACKENDS: dict[str, Backend] = {"uv": uv, "pip": pip}
 FORMAT = 1  # bump when the way environments are built changes: every key changes with it
 MARKER = "awrepro-env.json"
 INSTALL_TIMEOUT = 3600.0
@@ -272,19 +276,19 @@ def _log(log_path: Path | None, line: str) -> None:
             log.write(line + "\n")
 
 
-def used_environments(registry: object, cache: Cache) -> set[Path]:
+def used_environments(registry: LoadedRegistry, cache: Cache) -> set[Path]:
     """Environment folders that some entry of ``registry`` would use now (for ``gc``)."""
     from awrepro import sources
 
     used: set[Path] = set()
     if not cache.envs.is_dir():
         return used
-    for entry in registry.entries():  # type: ignore[attr-defined]
+    for entry in registry.entries():
         impl = entry.impl
         if impl is None:
             continue
         try:
-            patches = [text for _, text in sources.read_patches(impl, registry.root)]  # type: ignore[attr-defined]
+            patches = [text for _, text in sources.read_patches(impl, registry.root)]
             key = sources.checkout_key(impl, patches)
             root = _cached_root(cache, impl, patches, key)
             if root is None:
@@ -297,14 +301,15 @@ def used_environments(registry: object, cache: Cache) -> set[Path]:
 
 def _cached_root(cache: Cache, impl: Implementation, patches: list[bytes], key: str) -> Path | None:
     """Where the entry's code sits in the cache (git checkout or unpacked archive), if it is there."""
-    if impl.code.kind == "archive":
+    code = impl.code
+    if isinstance(code, ArchiveCode):
         from awrepro import archives
 
-        if not impl.code.sha256:
+        if not code.sha256:
             return None
-        tree = archives.folder(cache, impl.code.sha256, patches) / "tree"
-        return archives.root_in(tree, impl) if tree.is_dir() else None
-    tree = cache.checkouts / key / impl.code.repo_name
+        tree = archives.folder(cache, code.sha256, patches) / "tree"
+        return archives.root_in(tree, code) if tree.is_dir() else None
+    tree = cache.checkouts / key / code.repo_name
     if not tree.is_dir():
         return None
-    return tree / impl.code.subdir if impl.code.subdir else tree
+    return tree / code.subdir if code.subdir else tree

@@ -1,0 +1,73 @@
+"""Building cache entries aside and renaming them into place (shared by checkouts and archives).
+
+An entry is built in a temporary folder ``.tmp-KEY-RANDOM`` beside its final place, its
+marker written last, and renamed into place under the entry's lock, so a run killed at any
+moment leaves nothing that a later run trusts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from awrepro.errors import FetchError
+from awrepro.model import Code
+
+MARKER = "awrepro.json"  # written last into a finished entry: without it nothing there is trusted
+
+
+@contextmanager
+def aside(folder: Path, key: str) -> Iterator[Path]:
+    """A fresh temporary folder for ``key`` in ``folder`` (leftovers of killed runs removed
+    first: call it under ``key``'s lock); removed again unless the body renamed it into place."""
+    import tempfile  # only when building: a warm fetch reads the marker, nothing more
+
+    folder.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(folder, key)
+    temporary = Path(tempfile.mkdtemp(dir=folder, prefix=f".tmp-{key}-"))
+    try:
+        yield temporary
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+
+
+def apply_patches(work: Path, patches: list[tuple[str, bytes]], code: Code, log_path: Path | None,
+                  *, stage: bool) -> None:
+    """Apply the entry's patches in order; ``stage`` also records them in the index (see ``fetching._trusted``)."""
+    from awrepro import git, process  # only when building
+
+    for name, text in patches:
+        patch_file = work.parent / f".{Path(name).name}"
+        patch_file.write_bytes(text)
+        try:
+            done = git.run(["apply", *(["--index"] if stage else []), str(patch_file)], cwd=work, log_path=log_path)
+        finally:
+            patch_file.unlink()
+        if not done.ok:
+            raise FetchError(f"patch {name} no longer applies to {code.url}@{(code.pin or '')[:12]}: "
+                             f"{process.last_error_line(done.output)}")
+
+
+def replace_dir(temporary: Path, final: Path) -> None:
+    """Rename ``temporary`` to ``final``, moving a damaged ``final`` out of the way first."""
+    if final.exists():
+        trash = final.with_name(f".trash-{final.name}-{os.getpid()}")
+        os.rename(final, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+    os.rename(temporary, final)
+
+
+def remove_leftovers(folder: Path, key: str) -> None:
+    """Temporary folders of ``key`` left by killed runs; safe because we hold ``key``'s lock.
+
+    Only ``.tmp-KEY-RANDOM``: ``.tmp-KEY-DIGEST-RANDOM`` belongs to another key (the same
+    commit with patches), whose lock we do not hold and which may be being built right now.
+    """
+    prefix = f".tmp-{key}-"
+    for leftover in folder.glob(f"{prefix}*"):
+        if "-" not in leftover.name[len(prefix):]:  # mkdtemp's random part has no '-'
+            shutil.rmtree(leftover, ignore_errors=True)
