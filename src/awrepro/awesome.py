@@ -102,7 +102,8 @@ def _paper(line: int, section: str, text: str) -> tuple[ListedPaper | None, str 
     after = max([venue_match.end(), *(m.end() for m in _LINK.finditer(text))])
     venue, year = parse_venue(venue_match.group(1))
     pdf = links.get("pdf") or links.get("paper")
-    arxiv = _ARXIV_URL.search(pdf).group(1) if pdf and _ARXIV_URL.search(pdf) else None
+    arxiv_match = _ARXIV_URL.search(pdf) if pdf else None
+    arxiv = arxiv_match.group(1) if arxiv_match else None
     if year is None and arxiv:
         year = 2000 + int(arxiv[:2])  # arXiv ids start with YYMM
     code = classify_code(links["code"]) if "code" in links else None

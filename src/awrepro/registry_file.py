@@ -7,7 +7,7 @@ file with a rename, so a failed edit leaves the file as it was.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import tomlkit
 from tomlkit.container import Container
@@ -43,7 +43,7 @@ def papers(doc: tomlkit.TOMLDocument) -> Table | Container:
     if "papers" not in doc:
         doc.add(tomlkit.nl())
         doc.add("papers", tomlkit.table(is_super_table=True))
-    return doc["papers"]  # type: ignore[return-value]
+    return cast("Table | Container", doc["papers"])
 
 
 def table_at(doc: tomlkit.TOMLDocument, loc: tuple[str, ...]) -> Any:
