@@ -386,6 +386,40 @@ def links(
     _exit(command.run(entries, settings.cache(), options, as_json=as_json, markdown=markdown_path))
 
 
+@app.command()
+def outdated(
+    ctx: typer.Context,
+    ids: IdsArg = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: one object per git entry.")] = False,
+    allow_file: AllowFileOpt = False,
+) -> None:
+    """Compare each git entry's pin with its upstream default branch: head, age, how far behind, moved or gone."""
+    from awrepro.commands import outdated as command
+
+    loaded = _settings(ctx).load_registry()
+    _exit(command.run(loaded.select(ids) if ids else loaded.entries(), as_json=as_json, allow_file=allow_file))
+
+
+@app.command()
+def bump(
+    ctx: typer.Context,
+    entry_id: Annotated[str, typer.Argument(metavar="ID", help="A paper id, or PAPER/IMPL.")],
+    to: Annotated[Optional[str], typer.Option("--to", metavar="REF", help="A branch, tag or full commit upstream [default: the default branch's head].", show_default=False)] = None,
+    check: Annotated[bool, typer.Option("--check", help="Check the entry on the new pin; put the old pin back if it fails.")] = False,
+    cooldown: Annotated[float, typer.Option("--cooldown", min=0, metavar="DAYS", help="Refuse a commit younger than this (0: take any).")] = 7.0,
+    allow_file: AllowFileOpt = False,
+) -> None:
+    """Move an entry's pin to upstream's head (or --to REF) in the registry file, changing only that value."""
+    from awrepro import registry
+    from awrepro.commands import bump as command
+
+    settings = _settings(ctx)
+    path = settings.editable_registry()
+    entry = registry.load(path).select([entry_id])[0]
+    checker = (lambda: command.check_on_new_pin(path, entry_id, settings.cache(), allow_file=allow_file)) if check else None
+    _exit(command.run(path, entry, to=to, cooldown=cooldown, check=checker, allow_file=allow_file))
+
+
 report_app = typer.Typer(help="Work with check reports.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 
