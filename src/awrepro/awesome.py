@@ -8,7 +8,9 @@ summary. Bullets without a ``[VENUE]`` bracket (a table of contents, plain links
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -56,6 +58,7 @@ class ListedPaper:
     pdf: str | None
     code: CodeLink | None
     summary: str | None
+    head_line: int = 0  # the line where its title, venue and links end (before the summary)
 
 
 def parse(text: str) -> tuple[list[ListedPaper], list[str]]:
@@ -63,12 +66,12 @@ def parse(text: str) -> tuple[list[ListedPaper], list[str]]:
     papers: list[ListedPaper] = []
     problems: list[str] = []
     section = ""
-    block: list[str] = []
-    start = 0
+    block: list[tuple[int, str]] = []  # (line number, text) of the bullet being read
 
     def flush() -> None:
         if block:
-            paper, problem = _paper(start, section, " ".join(block))
+            start = block[0][0]
+            paper, problem = _paper(start, section, block)
             if paper:
                 papers.append(paper)
             elif problem:
@@ -83,15 +86,15 @@ def parse(text: str) -> tuple[list[ListedPaper], list[str]]:
         if heading:
             section = _plain(heading.group(2))
         elif bullet:
-            start = number
-            block.append(bullet.group(1).strip())
+            block.append((number, bullet.group(1).strip()))
         elif line.strip() and block:
-            block.append(line.strip())
+            block.append((number, line.strip()))
     flush()
     return papers, problems
 
 
-def _paper(line: int, section: str, text: str) -> tuple[ListedPaper | None, str | None]:
+def _paper(line: int, section: str, block: list[tuple[int, str]]) -> tuple[ListedPaper | None, str | None]:
+    text = " ".join(part for _, part in block)
     venue_match = _VENUE.search(text)
     if venue_match is None:
         return None, None  # not a paper: a table of contents, a plain link
@@ -108,7 +111,17 @@ def _paper(line: int, section: str, text: str) -> tuple[ListedPaper | None, str 
         year = 2000 + int(arxiv[:2])  # arXiv ids start with YYMM
     code = classify_code(links["code"]) if "code" in links else None
     summary = " ".join(text[after:].split()) or None
-    return ListedPaper(line, section, title, venue, year, arxiv, pdf, code, summary), None
+    return ListedPaper(line, section, title, venue, year, arxiv, pdf, code, summary, _line_at(block, after - 1)), None
+
+
+def _line_at(block: list[tuple[int, str]], offset: int) -> int:
+    """The line of the block that holds character ``offset`` of the block's joined text."""
+    start = 0
+    for number, part in block:
+        start += len(part) + 1
+        if offset < start:
+            return number
+    return block[-1][0]
 
 
 def parse_venue(bracket: str) -> tuple[str, int | None]:
@@ -139,6 +152,23 @@ def classify_code(link: str) -> CodeLink:
 def _plain(text: str) -> str:
     """Markdown emphasis and extra spaces removed."""
     return " ".join(re.sub(r"(\*\*|__|`)", "", text).split())
+
+
+def _normal_title(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", title.casefold())
+
+
+def find(paper: ListedPaper, known: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The id of the registry paper this list paper is: same arXiv id, else same PDF, else same title."""
+    for key, value in (("arxiv", paper.arxiv), ("pdf", paper.pdf)):
+        if value:
+            for paper_id, data in known.items():
+                if data.get(key) == value:
+                    return paper_id
+    for paper_id, data in known.items():
+        if _normal_title(str(data.get("title", ""))) == _normal_title(paper.title):
+            return paper_id
+    return None
 
 
 _STOPWORDS = {"a", "an", "the", "of", "for", "in", "on", "with", "and", "to", "via", "by", "using", "is", "not"}

@@ -420,6 +420,21 @@ def bump(
     _exit(command.run(path, entry, to=to, cooldown=cooldown, check=checker, allow_file=allow_file))
 
 
+@app.command()
+def render(
+    ctx: typer.Context,
+    list_path: Annotated[Path, typer.Argument(metavar="LIST.md", help="The awesome-list to write the statuses into.")],
+    check: Annotated[bool, typer.Option("--check", help="Change nothing; exit 1 when the file is out of date (for CI).")] = False,
+    link: Annotated[str, typer.Option("--link", metavar="URL", help="Where each status links to.")] = "docs/registry-status.md",
+    db: DbOpt = None,
+) -> None:
+    """Write each paper's last status after its line in the list, between markers (idempotent)."""
+    from awrepro.commands import render as command
+
+    settings = _settings(ctx)
+    _exit(command.run(settings.load_registry(), list_path, db or settings.cache().results_db, link=link, check=check))
+
+
 report_app = typer.Typer(help="Work with check reports.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 

@@ -267,3 +267,13 @@ def all_records(path: Path) -> dict[str, list[Record]]:
     for row in rows:
         grouped.setdefault(row[1], []).append(Record(*row))
     return grouped
+
+
+def streak(runs: list[Record]) -> list[Record]:
+    """The newest runs that share the latest status (``runs`` newest first, by time)."""
+    same = []
+    for record in runs:
+        if record.status != runs[0].status:
+            break
+        same.append(record)
+    return same

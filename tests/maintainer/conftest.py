@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,116 @@ def github(tmp_path: Path, isolated_environment: Path) -> Iterator[FakeGitHub]:
         yield FakeGitHub(base, tmp_path / "upstream-work", daemon)
     finally:
         daemon.stop()
+
+
+# Papers of the seed list (matched by arXiv id), with real code behind git daemon and smoke tests
+# that pass, fail (once FLAG exists), pass statically, or do not exist yet (a draft).
+CHECKED_REGISTRY = '''format = 1
+
+[papers.ptm-survey]
+title = "Pre-trained Models for Natural Language Processing: A Survey"
+venue = "Science China Technological Sciences"
+year = 2020
+arxiv = "2003.08271"
+pdf = "https://arxiv.org/pdf/2003.08271.pdf"
+section = "Survey"
+no_code = "A survey."
+
+[papers.reformer]
+title = "Reformer: The Efficient Transformer"
+venue = "ICLR"
+year = 2020
+arxiv = "2001.04451"
+pdf = "https://arxiv.org/pdf/2001.04451.pdf"
+section = "Sparse Transformers"
+
+[papers.reformer.impl.google.code]
+git = "https://github.com/google/trax"
+commit = "{trax}"
+
+[papers.reformer.impl.google.smoke]
+command = "true"
+gpu = true
+
+[papers.reformer.impl.google.smoke.static]
+reason = "needs a GPU here"
+command = "test -f model.py"
+
+[papers.longformer]
+title = "Longformer: The Long-Document Transformer"
+venue = "arXiv"
+year = 2020
+arxiv = "2004.05150"
+pdf = "https://arxiv.org/pdf/2004.05150.pdf"
+section = "Sparse Transformers"
+
+[papers.longformer.impl.allenai.code]
+git = "https://github.com/allenai/longformer"
+commit = "{longformer}"
+
+[papers.longformer.impl.allenai.smoke]
+command = "test -f model.py"
+
+[papers.longformer.impl.port.code]
+git = "https://github.com/someone/longformer-port"
+commit = "{port}"
+
+[papers.longformer.impl.port.smoke]
+command = "test ! -e {flag}"
+
+[papers.linformer]
+title = "Linformer: Self-Attention with Linear Complexity"
+venue = "arXiv"
+year = 2020
+arxiv = "2006.04768"
+pdf = "https://arxiv.org/pdf/2006.04768.pdf"
+section = "Sparse Transformers"
+
+[papers.linformer.impl.fairseq.code]
+git = "https://github.com/facebookresearch/fairseq"
+commit = "{fairseq}"
+
+[papers.linformer.impl.fairseq.smoke]
+command = "test ! -e {flag}"
+
+[papers.muse]
+title = "MUSE: Parallel Multi-Scale Attention for Sequence to Sequence Learning"
+venue = "arXiv"
+year = 2019
+arxiv = "1911.09483"
+pdf = "https://arxiv.org/pdf/1911.09483.pdf"
+section = "Sparse Transformers"
+
+[papers.muse.impl.lancopku.code]
+git = "https://github.com/lancopku/Prime"
+commit = "{prime}"
+'''
+
+
+@dataclass
+class Checked:
+    registry: Path
+    cache: Path
+    report: Path  # the JSON report of the second `check --all`
+
+
+@pytest.fixture
+def checked(cli, github: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Checked:
+    """A registry of five seed-list papers checked for real twice: the second time linformer and the
+    longformer port fail (their FLAG appeared)."""
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
+    names = {"trax": "https://github.com/google/trax", "longformer": "https://github.com/allenai/longformer",
+             "port": "https://github.com/someone/longformer-port", "fairseq": "https://github.com/facebookresearch/fairseq",
+             "prime": "https://github.com/lancopku/Prime"}
+    shas = {key: github.add(url, {"model.py": "print('model')\n"}) for key, url in names.items()}
+    flag = tmp_path / "FLAG"
+    registry = tmp_path / "registry.toml"
+    registry.write_text(CHECKED_REGISTRY.format(flag=flag, **shas))
+    cache = tmp_path / "cache"
+    common = ("--registry", str(registry), "--cache-dir", str(cache), "check", "--all", "-j", "2", "--fail-on", "never")
+    first = cli(*common, "--json", str(tmp_path / "first.json"))
+    assert first.code == 0, first.out + first.err
+    flag.write_text("now it fails\n")
+    second = cli(*common, "--json", str(tmp_path / "second.json"))
+    assert second.code == 0, second.out + second.err
+    return Checked(registry, cache, tmp_path / "second.json")

@@ -9,7 +9,6 @@ overwritten; ``--update`` refreshes their paper metadata from the list.
 
 from __future__ import annotations
 
-import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
@@ -36,7 +35,7 @@ def run(list_path: Path, into: Path, *, update: bool, allow_file: bool = False) 
     doc = registry_file.read(into)
     table = registry_file.papers(doc)
     known = {paper_id: dict(paper) for paper_id, paper in table.items()}
-    matched = {paper.line: _match(paper, known) for paper in listed}
+    matched = {paper.line: awesome.find(paper, known) for paper in listed}
     new = [paper for paper in listed if matched[paper.line] is None]
     for paper in new:
         if paper.year is None:
@@ -80,23 +79,6 @@ def _read(path: Path) -> str:
         raise UsageError(f"{display_path(path)}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {display_path(path)}: {exc}") from None
-
-
-def _normal_title(title: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "", title.casefold())
-
-
-def _match(paper: awesome.ListedPaper, known: dict[str, dict[str, Any]]) -> str | None:
-    """The registry's id for this paper: same arXiv id, else same PDF, else same title."""
-    for key, value in (("arxiv", paper.arxiv), ("pdf", paper.pdf)):
-        if value:
-            for paper_id, data in known.items():
-                if data.get(key) == value:
-                    return paper_id
-    for paper_id, data in known.items():
-        if _normal_title(str(data.get("title", ""))) == _normal_title(paper.title):
-            return paper_id
-    return None
 
 
 def _pin(papers: list[awesome.ListedPaper], allow_file: bool) -> tuple[dict[str, git.Upstream], list[str]]:

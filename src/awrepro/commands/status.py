@@ -18,22 +18,12 @@ def run(registry: LoadedRegistry, db: Path) -> int:
         if not runs:
             rows.append((entry.id, "", "never checked", "", ""))
             continue
-        streak = _streak(runs)
+        streak = history.streak(runs)
         latest = runs[0]
         before = runs[1] if len(runs) > 1 else None
         rows.append((entry.id, latest.status, _since(latest.status, streak), str(len(streak)), _change(latest.status, before)))
     report.print_status_table(rows)
     return EXIT_OK
-
-
-def _streak(runs: list[history.Record]) -> list[history.Record]:
-    """The newest runs that share the latest status (runs are newest first, by time)."""
-    streak = []
-    for record in runs:
-        if record.status != runs[0].status:
-            break
-        streak.append(record)
-    return streak
 
 
 def _since(status: str, streak: list[history.Record]) -> str:
