@@ -122,3 +122,17 @@ def test_the_memo_is_keyed_by_the_schema(tmp_path: Path, cli) -> None:
     assert again.code == 0, again.err
     assert "Read From The Memo" not in again.out and "Longformer" in again.out
     assert json.loads(memo.read_text())["schema"] != "made-by-another-schema"
+
+
+def test_commands_that_read_git_pins_pass_archive_entries_by(tmp_path: Path, cli) -> None:
+    """outdated, bump and links read git fields; an archive entry has none (it once crashed them)."""
+    registry = tmp_path / "registry.toml"
+    registry.write_text("format = 1\n" + ARCHIVE)
+    common = ("--registry", str(registry), "--cache-dir", str(tmp_path / "cache"))
+    outdated = cli(*common, "outdated", "--json")
+    assert outdated.code == 0, outdated.err
+    bump = cli(*common, "bump", "unet")
+    assert (bump.code, bump.err.strip()) == (2, "error: unet: only a git entry has a pin to bump"), bump.err
+    links = cli(*common, "links", "--json")
+    assert "Traceback" not in links.err and "internal error" not in links.err, links.err
+    assert "u-net-release" in links.out

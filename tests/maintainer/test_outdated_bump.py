@@ -21,7 +21,7 @@ def _days_ago(days: int) -> str:
     return (datetime.now(timezone.utc) - timedelta(days=days)).isoformat()
 
 
-def _registry(path: Path, pins: dict[str, str]) -> Path:
+def _registry(path: Path, pins: dict[str, tuple[str, str]]) -> Path:
     papers = []
     for paper_id, (url, commit) in pins.items():
         papers.append(f'''

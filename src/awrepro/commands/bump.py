@@ -15,6 +15,7 @@ from awrepro import console, git, registry_file, upstream
 from awrepro.cache import Cache
 from awrepro.constants import EXIT_FAILED, EXIT_OK
 from awrepro.errors import AwreproError, FetchError, UsageError
+from awrepro.model import GitCode
 from awrepro.registry import Entry, display_path
 
 DEFAULT_COOLDOWN_DAYS = 7.0
@@ -29,7 +30,7 @@ class CooldownError(AwreproError):
 def run(path: Path, entry: Entry, *, to: str | None, cooldown: float, check: Callable[[], int] | None,
         allow_file: bool = False) -> int:
     impl = entry.impl
-    if impl is None or not impl.code.git or not impl.code.commit:
+    if impl is None or not isinstance(impl.code, GitCode):
         raise UsageError(f"{entry.id}: only a git entry has a pin to bump")
     if check is not None and impl.draft:
         raise UsageError(f"{entry.id} is a draft: it has no smoke test to check the new pin with")

@@ -16,6 +16,7 @@ from awrepro import console, git, links
 from awrepro.cache import Cache
 from awrepro.constants import EXIT_FAILED, EXIT_OK
 from awrepro.linkcache import LinkCache
+from awrepro.model import GitCode
 from awrepro.progress import Board
 from awrepro.registry import Entry
 from awrepro.report import plural, print_table
@@ -59,8 +60,10 @@ def collect(entries: list[Entry]) -> list[Link]:
         add(paper.listed_as, "listed_as", entry.paper_id)
         if entry.impl:
             code = entry.impl.code
-            add(code.git, "git", entry.id)
-            add(code.archive, "archive", entry.id)
+            if isinstance(code, GitCode):
+                add(code.git, "git", entry.id)
+            else:
+                add(code.archive, "archive", entry.id)
             add(code.listed_as, "listed_as", entry.id)
     return list(found.values())
 

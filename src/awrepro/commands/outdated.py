@@ -14,6 +14,7 @@ from datetime import datetime
 from awrepro import console, git, upstream
 from awrepro.constants import EXIT_OK
 from awrepro.errors import FetchError
+from awrepro.model import GitCode
 from awrepro.registry import Entry
 from awrepro.report import plural, print_table
 
@@ -41,11 +42,11 @@ class Drift:
 
 
 def run(entries: list[Entry], *, as_json: bool, allow_file: bool = False) -> int:
-    git_entries = [e for e in entries if e.impl and e.impl.code.git and e.impl.code.commit]
     by_repo: dict[tuple[str, str], list[Entry]] = {}
-    for entry in git_entries:
-        code = entry.impl.code  # type: ignore[union-attr]
-        by_repo.setdefault((code.git, code.commit), []).append(entry)  # type: ignore[arg-type]
+    for entry in entries:
+        code = entry.impl.code if entry.impl else None
+        if isinstance(code, GitCode):  # an archive has no upstream to compare with
+            by_repo.setdefault((code.git, code.commit), []).append(entry)
     with ThreadPoolExecutor(max_workers=_QUERIES) as pool:
         answers = dict(zip(by_repo, pool.map(lambda key: drift_of(*key, allow_file=allow_file), by_repo)))
     rows = [Drift(**{**asdict(answers[key]), "id": entry.id}) for key, group in by_repo.items() for entry in group]
