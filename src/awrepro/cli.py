@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # imported lazily where they are used: start-up stays light
     from awrepro.cache import Cache
     from awrepro.registry import Entry, LoadedRegistry
     from awrepro.runner import Options
+    from awrepro.selection import Filters
 
 app = typer.Typer(
     name="awrepro",
@@ -47,12 +48,13 @@ class Settings:
     registry: Optional[Path]
     cache_dir: Optional[Path]
 
-    def load_registry(self) -> "LoadedRegistry":
+    def load_registry(self, memo: bool = True) -> "LoadedRegistry":
+        """``memo``: keep the validated registry in the cache (a dry run writes nothing there)."""
         from awrepro import registry
         from awrepro.cache import resolve_root
 
         path = registry.discover(self.registry, os.environ, Path.cwd())
-        return registry.load(path, cache_root=resolve_root(self.cache_dir, os.environ))
+        return registry.load(path, cache_root=resolve_root(self.cache_dir, os.environ) if memo else None)
 
     def editable_registry(self) -> Path:
         """The registry file a command may change: never the copy shipped inside awrepro."""
@@ -98,6 +100,7 @@ IdsArg = Annotated[Optional[list[str]], typer.Argument(metavar="[ID]...", help="
 AllOpt = Annotated[bool, typer.Option("--all", help="Every entry of the registry.")]
 JobsOpt = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, metavar="N", help="Entries worked on at once [default: number of CPUs].", show_default=False)]
 MirrorOpt = Annotated[Optional[Path], typer.Option("--mirror", envvar=ENV_MIRROR, metavar="DIR", help="Take all code from this offline mirror folder (made by `awrepro mirror`); never use the network.", show_default=False)]
+DbOpt = Annotated[Optional[Path], typer.Option("--db", envvar="AWREPRO_DB", metavar="PATH", help="Results database [default: CACHE/results.db].", show_default=False)]
 AllowFileOpt = Annotated[bool, typer.Option("--allow-file", envvar=ENV_ALLOW_FILE, help="Allow file:// and local-path repositories.")]
 
 
@@ -139,23 +142,50 @@ def show(
     _exit(command.run(settings.load_registry(), settings.cache_dir, entry_id, as_json=as_json))
 
 
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (keys documented in the README).")]
+
+
 @app.command()
-def validate(ctx: typer.Context) -> None:
+def validate(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Check the registry without touching the network; list every problem (exit 2 on any)."""
     from awrepro.commands import validate as command
 
-    _exit(command.run(_settings(ctx).registry))
+    _exit(command.run(_settings(ctx).registry, as_json=as_json))
 
 
-def _selected(settings: Settings, ids: Optional[list[str]], all_: bool) -> "tuple[LoadedRegistry, list[Entry]]":
-    from awrepro.errors import UsageError
+TagOpt = Annotated[Optional[list[str]], typer.Option("--tag", metavar="TAG", help="Only entries of papers with this tag (repeatable: all must match).", show_default=False)]
+SectionOpt = Annotated[Optional[str], typer.Option("--section", metavar="NAME", help="Only entries of papers of this section of the list.", show_default=False)]
+ExcludeOpt = Annotated[Optional[list[str]], typer.Option("--exclude", metavar="ID", help="Leave this entry out (repeatable).", show_default=False)]
+FailedOpt = Annotated[bool, typer.Option("--failed", help="Only entries whose last recorded status is neither passed nor skipped.")]
+ChangedOpt = Annotated[bool, typer.Option("--changed", help="Only entries whose spec (code, env, smoke, patches) changed since their last recorded run, or that never ran.")]
 
-    loaded = settings.load_registry()
-    if all_ and ids:
-        raise UsageError("give entry ids or --all, not both")
-    if not all_ and not ids:
-        raise UsageError("name at least one entry (see `awrepro list`) or use --all")
-    return loaded, (loaded.entries() if all_ else loaded.select(ids or []))
+
+def _filters(section: Optional[str], tag: Optional[list[str]], exclude: Optional[list[str]], failed: bool,
+             changed: bool) -> "Filters":
+    from awrepro.selection import Filters
+
+    return Filters(section=section, tags=tuple(tag or ()), exclude=tuple(exclude or ()), failed=failed, changed=changed)
+
+
+def _selected(settings: Settings, ids: Optional[list[str]], all_: bool, filters: "Optional[Filters]" = None,
+              db: Optional[Path] = None, dry_run: bool = False) -> "tuple[LoadedRegistry, list[Entry]]":
+    from awrepro.selection import Filters, choose
+
+    loaded = settings.load_registry(memo=not dry_run)
+    filters = filters or Filters()
+    if filters.need_history and db is None:
+        db = settings.cache().results_db
+    return loaded, choose(loaded, ids or [], all_, filters, db)
+
+
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", "-n", help="Print the plan, one line per entry; fetch, build and run nothing.")]
+
+
+def _plan(settings: Settings, loaded: "LoadedRegistry", entries: "list[Entry]", options: "Options", upto: str) -> None:
+    """--dry-run: read the cache without its lock (taking it would write the lock file)."""
+    from awrepro import plan
+
+    _exit(plan.run(loaded, settings.cache(), entries, options, upto))
 
 
 def _with_cache(settings: Settings, run: "Callable[[Cache], int]") -> None:
@@ -179,14 +209,25 @@ def fetch(
     mirror: MirrorOpt = None,
     allow_file: AllowFileOpt = False,
     verify: Annotated[bool, typer.Option("--verify", help="Also check that no tracked file of a cached checkout changed; rebuild it if one did.")] = False,
+    tag: TagOpt = None,
+    section: SectionOpt = None,
+    exclude: ExcludeOpt = None,
+    failed: FailedOpt = False,
+    changed: ChangedOpt = False,
+    db: DbOpt = None,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Bring each entry's code into the cache at exactly its pinned commit, and print where it is."""
     from awrepro.commands import fetch as command
     from awrepro.sources import FetchOptions
 
     settings = _settings(ctx)
-    loaded, entries = _selected(settings, ids, all_)
+    loaded, entries = _selected(settings, ids, all_, _filters(section, tag, exclude, failed, changed), db, dry_run)
     options = FetchOptions(mirror_dir=mirror, allow_file=allow_file, verify=verify)
+    if dry_run:
+        from awrepro.runner import Options
+
+        return _plan(settings, loaded, entries, Options(fetch=options), "fetch")
     _with_cache(settings, lambda cache: command.run(loaded, cache, entries, dest=dest, jobs=_jobs(jobs), options=options))
 
 
@@ -219,15 +260,14 @@ def gc(
 
 
 @app.command("cache")
-def cache_info(ctx: typer.Context) -> None:
+def cache_info(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Where the cache is, and its size by kind."""
     from awrepro.commands import cache_info as command
 
-    _exit(command.run(_settings(ctx).cache()))
+    _exit(command.run(_settings(ctx).cache(), as_json=as_json))
 
 
 BackendOpt = Annotated[Optional[str], typer.Option("--backend", metavar="uv|pip", help="Environment backend for every entry: uv or pip [default: the registry's, uv].", show_default=False)]
-DbOpt = Annotated[Optional[Path], typer.Option("--db", envvar="AWREPRO_DB", metavar="PATH", help="Results database [default: CACHE/results.db].", show_default=False)]
 
 
 def _runner_options(mirror: Optional[Path], allow_file: bool, backend: Optional[str], gpu: bool = False,
@@ -250,13 +290,22 @@ def setup(
     backend: BackendOpt = None,
     mirror: MirrorOpt = None,
     allow_file: AllowFileOpt = False,
+    tag: TagOpt = None,
+    section: SectionOpt = None,
+    exclude: ExcludeOpt = None,
+    failed: FailedOpt = False,
+    changed: ChangedOpt = False,
+    db: DbOpt = None,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Build (or reuse) each entry's environment, after fetching its code; print where it is."""
     from awrepro.commands import setup as command
 
     settings = _settings(ctx)
-    loaded, entries = _selected(settings, ids, all_)
+    loaded, entries = _selected(settings, ids, all_, _filters(section, tag, exclude, failed, changed), db, dry_run)
     options = _runner_options(mirror, allow_file, backend)
+    if dry_run:
+        return _plan(settings, loaded, entries, options, "setup")
     _with_cache(settings, lambda cache: command.run(loaded, cache, entries, jobs=_jobs(jobs), options=options))
 
 
@@ -298,6 +347,12 @@ def check(
     backend: BackendOpt = None,
     mirror: MirrorOpt = None,
     allow_file: AllowFileOpt = False,
+    tag: TagOpt = None,
+    section: SectionOpt = None,
+    exclude: ExcludeOpt = None,
+    failed: FailedOpt = False,
+    changed: ChangedOpt = False,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Fetch, set up and smoke-test entries in parallel; print a table, write reports, record history."""
     from awrepro.commands import check as command
@@ -311,8 +366,16 @@ def check(
     shard_spec = parse_shard(shard) if shard else None
     if shard_spec and ids:
         raise UsageError("--shard splits --all; give no entry ids with it")
-    loaded, entries = _selected(settings, ids, all_ or bool(shard_spec))
+    loaded, entries = _selected(settings, ids, all_ or bool(shard_spec), _filters(section, tag, exclude, failed, changed),
+                                db, dry_run)
     options = _runner_options(mirror, allow_file, backend, gpu, timeout)
+    if dry_run:
+        if shard_spec:
+            from awrepro import history, schedule
+
+            recorded = history.latest(db or settings.cache().results_db)
+            entries = schedule.shard(entries, *shard_spec, {k: r.duration for k, r in recorded.items()})
+        return _plan(settings, loaded, entries, options, "check")
     reports = Reports(json_path, junit_path, markdown_path)
     from awrepro.report_files import check_writable
 
@@ -325,12 +388,12 @@ def check(
 
 
 @app.command()
-def status(ctx: typer.Context, db: DbOpt = None) -> None:
+def status(ctx: typer.Context, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Every entry's latest status, since when it has had it, and regressions or fixes."""
     from awrepro.commands import status as command
 
     settings = _settings(ctx)
-    _exit(command.run(settings.load_registry(), db or settings.cache().results_db))
+    _exit(command.run(settings.load_registry(), db or settings.cache().results_db, as_json=as_json))
 
 
 @app.command()
@@ -339,12 +402,31 @@ def history(
     entry_id: Annotated[str, typer.Argument(metavar="ID", help="A paper id, or PAPER/IMPL.")],
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, metavar="N", help="How many runs to show.")] = 20,
     db: DbOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """An entry's recorded runs, newest first."""
     from awrepro.commands import status as command
 
     settings = _settings(ctx)
-    _exit(command.run_history(settings.load_registry(), db or settings.cache().results_db, entry_id, limit))
+    _exit(command.run_history(settings.load_registry(), db or settings.cache().results_db, entry_id, limit,
+                              as_json=as_json))
+
+
+@app.command()
+def log(
+    ctx: typer.Context,
+    entry_id: Annotated[str, typer.Argument(metavar="ID", help="A paper id, or PAPER/IMPL.")],
+    stage: Annotated[Optional[str], typer.Option("--stage", metavar="fetch|setup|smoke", help="Show this stage's log [default: the failing stage's, else the last one's].", show_default=False)] = None,
+    run_id: Annotated[Optional[int], typer.Option("--run", min=1, metavar="N", help="That run (see `awrepro history ID`) [default: the latest].", show_default=False)] = None,
+    whole: Annotated[bool, typer.Option("--all", help="The whole log, not only its tail.")] = False,
+    db: DbOpt = None,
+) -> None:
+    """An entry's last run: stage, status, note, the path of each log, and the failing log's tail."""
+    from awrepro.commands import log as command
+
+    settings = _settings(ctx)
+    _exit(command.run(settings.load_registry(), db or settings.cache().results_db, entry_id, stage=stage,
+                      run_id=run_id, whole=whole))
 
 
 @app.command("import")
@@ -433,6 +515,15 @@ def render(
 
     settings = _settings(ctx)
     _exit(command.run(settings.load_registry(), list_path, db or settings.cache().results_db, link=link, check=check))
+
+
+@app.command()
+def doctor(ctx: typer.Context, mirror: MirrorOpt = None, as_json: JsonOpt = False) -> None:
+    """What this machine has for awrepro: git, uv, interpreters, network or mirror, disk, GPU (exit 1 if something is missing)."""
+    from awrepro.commands import doctor as command
+
+    settings = _settings(ctx)
+    _exit(command.run(settings.load_registry(), settings.cache(), mirror=mirror, as_json=as_json))
 
 
 report_app = typer.Typer(help="Work with check reports.", no_args_is_help=True)

@@ -67,6 +67,13 @@ def print_plain(text: str = "") -> None:
     sys.stdout.flush()
 
 
+def printable(text: str) -> str:
+    """Text from outside (a log) with its control characters shown escaped, never interpreted."""
+    if text.isprintable():
+        return text
+    return "".join(c if c == "\t" or c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _say(stream: Any, message: str, style: str) -> None:
     """Styled through rich in a terminal; written as it is elsewhere (and without importing rich)."""
     if stream.isatty():

@@ -247,6 +247,11 @@ def _permanent_message(kind: str, url: str, commit: str, output: str) -> str:
     return f"fetching {commit[:12]} from {url} failed: {detail}"
 
 
+def explain(output: str) -> str:
+    """The line of git's output that says why it failed."""
+    return _detail(classify(output), output)
+
+
 def _detail(kind: str, output: str) -> str:
     """git's line that names the failure: its last error line can be a bare
     ``fatal: unable to connect to HOST:``, with ``errno=Connection refused`` on the next line."""

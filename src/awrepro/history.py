@@ -52,12 +52,20 @@ def _v1_time_order(conn: "sqlite3.Connection") -> None:
     conn.execute("CREATE INDEX results_by_time ON results(entry_id, finished, run_id)")
 
 
+def _v2_spec_and_logs(conn: "sqlite3.Connection") -> None:
+    """What each result ran against (the digest of the entry's resolved spec, for ``--changed``)
+    and the folder of its stage logs (for ``log`` and ``show``, passed entries too). Unknown
+    (NULL) for earlier records: such an entry counts as changed, its logs as not recorded."""
+    conn.execute("ALTER TABLE results ADD COLUMN spec_digest TEXT")
+    conn.execute("ALTER TABLE results ADD COLUMN log_dir TEXT")
+
+
 # Schema migrations, oldest first: MIGRATIONS[N] brings a database from version N (SQLite's
 # `PRAGMA user_version`) to N + 1, in the same transaction as the version bump, so a database is
 # never half-migrated and every recorded result is kept. A new database gets SCHEMA, then all of them.
 # To change the schema, append one function here (never edit one that shipped), and add the new
 # column to Record (and to what `record` stores) if it is read back.
-MIGRATIONS: tuple[Callable[["sqlite3.Connection"], None], ...] = (_v1_time_order,)
+MIGRATIONS: tuple[Callable[["sqlite3.Connection"], None], ...] = (_v1_time_order, _v2_spec_and_logs)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Newest first: by the time a record finished, then by run (two records of one second).
@@ -79,6 +87,8 @@ class Record(NamedTuple):
     log_path: str | None
     finished_at: str
     finished: float  # seconds since the epoch: what records are ordered by
+    spec_digest: str | None = None  # spec.spec_digest of the entry as it ran
+    log_dir: str | None = None  # the folder of its stage logs in this run
 
 
 _COLUMNS = ", ".join(Record._fields)
@@ -230,10 +240,12 @@ def start_run(conn: "sqlite3.Connection", registry: str) -> int:
     return int(cursor.lastrowid or 0)
 
 
-def record(conn: "sqlite3.Connection", run_id: int, result: "Result") -> None:
+def record(conn: "sqlite3.Connection", run_id: int, result: "Result", spec_digest: str | None = None) -> None:
     finished = time.time()
+    log_dir = str(Path(result.stages[0].log_path).parent) if result.stages else None
     row = Record(run_id, result.full_id, result.status, result.level, result.failed_stage, result.duration,
-                 result.note, result.commit, result.env_key, result.log_path, _iso(finished), finished)
+                 result.note, result.commit, result.env_key, result.log_path, _iso(finished), finished,
+                 spec_digest, log_dir)
     conn.execute(f"INSERT OR REPLACE INTO results ({_COLUMNS}) VALUES ({', '.join('?' * len(row))})", row)
 
 

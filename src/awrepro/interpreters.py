@@ -44,24 +44,29 @@ def find(constraint: str) -> Interpreter | None:
 
 
 def _candidates() -> list[Path]:
-    seen: list[Path] = [Path(sys.executable)]
+    return [path for path, _ in sources()]
+
+
+def sources() -> list[tuple[Path, str]]:
+    """Candidate interpreters in the order they are tried, each with where it was found."""
+    seen: dict[Path, str] = {Path(sys.executable): "the one awrepro runs on"}
     for minor in range(15, 5, -1):
         for name in (f"python3.{minor}",):
             path = shutil.which(name)
             if path:
-                seen.append(Path(path))
+                seen.setdefault(Path(path), f"{name} on PATH")
     pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
     if pyenv.is_dir():
         for version_dir in sorted(pyenv.iterdir(), key=_version_key, reverse=True):
             for name in ("python3", "python2", "python"):
                 if (version_dir / "bin" / name).is_file():
-                    seen.append(version_dir / "bin" / name)
+                    seen.setdefault(version_dir / "bin" / name, "pyenv")
                     break
     for name in ("python2.7", "python2"):
         path = shutil.which(name)
         if path:
-            seen.append(Path(path))
-    return list(dict.fromkeys(seen))
+            seen.setdefault(Path(path), f"{name} on PATH")
+    return list(seen.items())
 
 
 def _version_key(path: Path) -> tuple[int, ...]:

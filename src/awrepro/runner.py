@@ -62,6 +62,16 @@ def choose_mode(impl: Implementation, options: Options, has_gpu: Callable[[], bo
     raise EntrySkipped("needs a GPU" + ("" if options.gpu else " (use --gpu on a machine with one)"))
 
 
+def entry_mode(entry: Entry, options: Options) -> str:
+    """What a check of this entry would run here (smoke or static); EntrySkipped says why nothing."""
+    impl = entry.impl
+    if impl is None or impl.draft:
+        raise EntrySkipped(entry.why_not_checked())
+    if impl.code.pin is None:
+        raise EntrySkipped("unpinned archive: no sha256 is known, so its content cannot be trusted")
+    return choose_mode(impl, options, gpu_present)
+
+
 def check_entry(entry: Entry, registry: LoadedRegistry, cache: Cache, options: Options, log_dir: Path,
                 on_stage: Callable[[str], None] = lambda _: None) -> Result:
     """Fetch, set up and smoke-test one entry; always returns a result."""
@@ -85,12 +95,9 @@ def check_entry(entry: Entry, registry: LoadedRegistry, cache: Cache, options: O
 
 def _pipeline(entry: Entry, registry: LoadedRegistry, cache: Cache, options: Options, tracker: _Tracker,
               on_stage: Callable[[str], None]) -> Result:
+    mode = entry_mode(entry, options)
     impl = entry.impl
-    if impl is None or impl.draft:
-        raise EntrySkipped(entry.why_not_checked())
-    if impl.code.pin is None:
-        raise EntrySkipped("unpinned archive: no sha256 is known, so its content cannot be trusted")
-    mode = choose_mode(impl, options, gpu_present)
+    assert impl is not None
     tracker.level = mode
     tracker.commit = impl.code.pin
 

@@ -19,6 +19,7 @@ from awrepro.progress import Board
 from awrepro.registry import Entry, LoadedRegistry, display_path
 from awrepro.report_files import Reports
 from awrepro.results import Result
+from awrepro.spec import spec_digest
 
 if TYPE_CHECKING:
     import sqlite3
@@ -60,6 +61,7 @@ def _run_all(entries: list[Entry], registry: LoadedRegistry, cache: Cache, optio
             board.stage(entry.id, "starting")
             return runner.check_entry(entry, registry, cache, options, log_dir, lambda s: board.stage(entry.id, s))
 
+        digests = {e.full_id: spec_digest(registry, e) for e in entries}  # what --changed compares later
         pending: set[Future[Result]] = {pool.submit(one, e) for e in entries}
         try:
             while pending:
@@ -67,7 +69,7 @@ def _run_all(entries: list[Entry], registry: LoadedRegistry, cache: Cache, optio
                 for future in done:
                     result = future.result()
                     results.append(result)
-                    history.record(conn, run_id, result)
+                    history.record(conn, run_id, result, digests.get(result.full_id))
                     board.done(result.entry_id, report.result_line(result), report.STATUS_STYLES.get(result.status, ""))
         except KeyboardInterrupt:
             interrupted = True

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from awrepro import console, describe, history, report
 from awrepro.cache import Cache
-from awrepro.registry import Entry, LoadedRegistry
+from awrepro.registry import LoadedRegistry
+from awrepro.selection import check_known, matches
 
 
 def run(
@@ -18,7 +19,9 @@ def run(
     has_code: bool | None,
     as_json: bool,
 ) -> int:
-    entries = [e for e in registry.entries() if _wanted(e, section, tags, has_code)]
+    check_known(registry, section, tags)
+    entries = [e for e in registry.entries()
+               if matches(e, section, tags) and (has_code is None or has_code == (e.impl is not None))]
     records = history.latest(Cache.open(cache_dir).results_db)
     if as_json:
         import json
@@ -32,12 +35,3 @@ def run(
         return 0
     report.print_registry_table(entries, records)
     return 0
-
-
-def _wanted(entry: Entry, section: str | None, tags: list[str], has_code: bool | None) -> bool:
-    paper = entry.paper
-    if section is not None and paper.section.casefold() != section.casefold():
-        return False
-    if any(tag not in paper.tags for tag in tags):
-        return False
-    return has_code is None or has_code == (entry.impl is not None)

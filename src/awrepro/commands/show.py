@@ -7,6 +7,7 @@ from pathlib import Path
 
 from awrepro import console, describe, history
 from awrepro.cache import Cache
+from awrepro.commands.log import log_folder
 from awrepro.model import GitCode
 from awrepro.registry import Entry, LoadedRegistry
 
@@ -110,6 +111,9 @@ def _entry_lines(entry: Entry, db: Path) -> list[str]:
         level = f" ({record.level})" if record.level else ""
         note = f": {record.note}" if record.note else ""
         lines.append(_field("last runs" if index == 0 else "", f"{record.finished_at} {record.status}{level}{note}"))
+        folder = log_folder(record)
+        if folder is not None:
+            lines.append(_field("", f"  logs: {folder}"))
     return lines
 
 

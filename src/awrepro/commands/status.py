@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
-from awrepro import history, report
+from awrepro import console, describe, history, report
 from awrepro.constants import EXIT_OK
 from awrepro.registry import LoadedRegistry
 from awrepro.results import FAILING
 
 
-def run(registry: LoadedRegistry, db: Path) -> int:
+def run(registry: LoadedRegistry, db: Path, *, as_json: bool = False) -> int:
     records = history.all_records(db)
     rows = []
+    data: list[dict[str, Any]] = []
     for entry in registry.entries():
         runs = records.get(entry.full_id, [])
         if not runs:
             rows.append((entry.id, "", "never checked", "", ""))
+            data.append({"id": entry.id, "full_id": entry.full_id, "status": None, "level": None, "since": None,
+                         "runs": 0, "change": None, "last_run": None})
             continue
         streak = history.streak(runs)
         latest = runs[0]
         before = runs[1] if len(runs) > 1 else None
-        rows.append((entry.id, latest.status, _since(latest.status, streak), str(len(streak)), _change(latest.status, before)))
-    report.print_status_table(rows)
+        change = _change(latest.status, before)
+        rows.append((entry.id, latest.status, _since(latest.status, streak), str(len(streak)), change))
+        data.append({"id": entry.id, "full_id": entry.full_id, "status": latest.status, "level": latest.level,
+                     "since": streak[-1].finished_at, "runs": len(streak), "change": change or None,
+                     "last_run": describe.status_data(latest)})
+    if as_json:
+        console.print_plain(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        report.print_status_table(rows)
     return EXIT_OK
 
 
@@ -43,8 +55,14 @@ def _change(status: str, before: history.Record | None) -> str:
     return ""
 
 
-def run_history(registry: LoadedRegistry, db: Path, entry_id: str, limit: int) -> int:
+def run_history(registry: LoadedRegistry, db: Path, entry_id: str, limit: int, *, as_json: bool = False) -> int:
     entry = registry.select([entry_id])[0]
     records = history.entry_history(db, entry.full_id, limit)
-    report.print_history_table(entry.id, records)
+    if as_json:
+        runs = [{**describe.status_data(r), "duration": round(r.duration, 3), "commit": r.commit_sha,  # type: ignore[dict-item]
+                 "env_key": r.env_key, "log_path": r.log_path} for r in records]
+        console.print_plain(json.dumps({"id": entry.id, "full_id": entry.full_id, "runs": runs}, indent=2,
+                                       ensure_ascii=False))
+    else:
+        report.print_history_table(entry.id, records)
     return EXIT_OK

@@ -7,11 +7,14 @@ from pathlib import Path
 
 from awrepro import console, registry
 from awrepro.report import plural
+from awrepro.constants import EXIT_OK, EXIT_USAGE
 from awrepro.errors import InvalidRegistryError
 
 
-def run(explicit: Path | None) -> int:
+def run(explicit: Path | None, *, as_json: bool = False) -> int:
     path = registry.discover(explicit, os.environ, Path.cwd())
+    if as_json:
+        return _as_json(path)
     loaded = registry.load(path)  # schema problems raise InvalidRegistryError
     errors, warnings = registry.problems_beyond_schema(loaded)
     for line in warnings:
@@ -25,3 +28,21 @@ def run(explicit: Path | None) -> int:
         counts.append(plural(len(warnings), "warning"))
     console.success(f"{registry.display_path(path)}: valid ({', '.join(counts)})")
     return 0
+
+
+def _as_json(path: Path) -> int:
+    """The same checks as one JSON object on stdout; exit 2 when there is an error."""
+    import json
+
+    data = {"registry": registry.display_path(path), "valid": False, "papers": None, "implementations": None,
+            "errors": [], "warnings": []}
+    try:
+        loaded = registry.load(path)
+    except InvalidRegistryError as exc:
+        data["errors"] = exc.lines()
+    else:
+        errors, warnings = registry.problems_beyond_schema(loaded)
+        data.update(valid=not errors, errors=errors, warnings=warnings, papers=len(loaded.papers),
+                    implementations=sum(1 for e in loaded.entries() if e.impl))
+    console.print_plain(json.dumps(data, indent=2, ensure_ascii=False))
+    return EXIT_OK if data["valid"] else EXIT_USAGE

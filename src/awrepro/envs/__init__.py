@@ -290,7 +290,7 @@ def used_environments(registry: LoadedRegistry, cache: Cache) -> set[Path]:
         try:
             patches = [text for _, text in sources.read_patches(impl, registry.root)]
             key = sources.checkout_key(impl, patches)
-            root = _cached_root(cache, impl, patches, key)
+            root = cached_root(cache, impl, patches, key)
             if root is None:
                 continue
             used.add(location(cache, plan(impl, root, key).key()))
@@ -299,7 +299,7 @@ def used_environments(registry: LoadedRegistry, cache: Cache) -> set[Path]:
     return used
 
 
-def _cached_root(cache: Cache, impl: Implementation, patches: list[bytes], key: str) -> Path | None:
+def cached_root(cache: Cache, impl: Implementation, patches: list[bytes], key: str) -> Path | None:
     """Where the entry's code sits in the cache (git checkout or unpacked archive), if it is there."""
     code = impl.code
     if isinstance(code, ArchiveCode):
