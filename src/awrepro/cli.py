@@ -558,6 +558,21 @@ def report_page(
     _exit(command.run(_settings(ctx).load_registry(), cold, warm, output))
 
 
+@report_app.command("html")
+def report_html(
+    ctx: typer.Context,
+    folder: Annotated[Path, typer.Argument(metavar="DIR", help="Folder to write index.html into (made when missing).")],
+    report: Annotated[Optional[Path], typer.Option("--report", metavar="REPORT.json", help="The last `check --json` report: time per stage and log tails.", show_default=False)] = None,
+    runs: Annotated[int, typer.Option("--runs", min=1, metavar="N", help="Results per history strip.")] = 20,
+    db: DbOpt = None,
+) -> None:
+    """Write a static dashboard (index.html, no network needed) of every entry with its history."""
+    from awrepro.commands import report_html as command
+
+    settings = _settings(ctx)
+    _exit(command.run(settings.load_registry(), folder, db or settings.cache().results_db, report, runs=runs))
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: run the app and map every outcome to an exit code.
 

@@ -130,7 +130,12 @@ git = "https://github.com/someone/longformer-port"
 commit = "{port}"
 
 [papers.longformer.impl.port.smoke]
-command = "test ! -e {flag}"
+script = """
+import pathlib, sys
+flag = pathlib.Path(r'{flag}')
+print('FLAG is there: failing' if flag.exists() else 'no FLAG: passing')
+sys.exit(flag.exists())
+"""
 
 [papers.linformer]
 title = "Linformer: Self-Attention with Linear Complexity"
@@ -145,7 +150,12 @@ git = "https://github.com/facebookresearch/fairseq"
 commit = "{fairseq}"
 
 [papers.linformer.impl.fairseq.smoke]
-command = "test ! -e {flag}"
+script = """
+import pathlib, sys
+flag = pathlib.Path(r'{flag}')
+print('FLAG is there: failing' if flag.exists() else 'no FLAG: passing')
+sys.exit(flag.exists())
+"""
 
 [papers.muse]
 title = "MUSE: Parallel Multi-Scale Attention for Sequence to Sequence Learning"
