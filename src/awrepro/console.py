@@ -75,7 +75,11 @@ def printable(text: str) -> str:
 
 
 def _say(stream: Any, message: str, style: str) -> None:
-    """Styled through rich in a terminal; written as it is elsewhere (and without importing rich)."""
+    """Styled through rich in a terminal; written as it is elsewhere (and without importing rich).
+    Messages carry text from outside (git's errors, smoke-test output): controls are shown escaped."""
+    from awrepro.sanitize import printable
+
+    message = "\n".join(printable(line) for line in message.split("\n"))
     if stream.isatty():
         _make(stream).print(message, style=style)
     else:
@@ -100,6 +104,11 @@ def info(message: str) -> None:
 def debug(message: str) -> None:
     if _verbosity > 0:
         _say(sys.stderr, message, "dim")
+
+
+def say(message: str, style: str = "") -> None:
+    """A line of results on stdout (styled in a terminal), whatever the verbosity."""
+    _say(sys.stdout, message, style)
 
 
 def success(message: str) -> None:

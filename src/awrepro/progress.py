@@ -36,6 +36,12 @@ class Board:
         if self._live is not None:
             self._live.__exit__(kind, exc, tb)
 
+    def running_for(self, entry_id: str) -> tuple[str, float] | None:
+        """The stage a running entry is in and its seconds so far; None once it finished or before it started."""
+        with self._lock:
+            found = self.running.get(entry_id)
+        return (found[0], time.monotonic() - found[1]) if found else None
+
     def stage(self, entry_id: str, stage: str) -> None:
         with self._lock:
             started = self.running.get(entry_id, (stage, time.monotonic()))[1]
@@ -43,6 +49,9 @@ class Board:
 
     def done(self, entry_id: str, line: str, style: str = "") -> None:
         """The entry finished: drop its row and print its line (above the live rows in a terminal)."""
+        from awrepro.sanitize import printable
+
+        line = printable(line)  # notes carry third-party output
         with self._lock:
             self.running.pop(entry_id, None)
             self.finished += 1

@@ -3,85 +3,108 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Union
 
 from awrepro import console, describe
 from awrepro.history import Record
 from awrepro.registry import Entry
+from awrepro.results import LEVELS, kind, summary
+from awrepro.sanitize import printable
 
 if TYPE_CHECKING:
-    from rich.table import Table
-
     from awrepro.results import Result
 
-STATUS_STYLES = {
-    "passed": "green",
-    "failed": "bold red",
-    "timeout": "bold red",
-    "fetch-error": "red",
-    "setup-error": "red",
-    "error": "bold magenta",
-    "skipped": "yellow",
-}
+Cell = Union[str, tuple[str, str]]  # text, or (text, style) for a terminal
+# Never cut in a terminal: what a user reads a row by.
+_WHOLE = ("ID", "Status")
+_GAP_PLAIN = 2  # spaces between columns of a plain table
+_GAP_BOXED = 3  # a terminal table's column: one cell of padding each side and the divider between
 
 
-def _table(*columns: str, rows: Sequence[Sequence[str]] = (), shrink: Sequence[str] = ()) -> Table:
-    """A table whose cells never wrap: when space runs out only the ``shrink`` columns are cut, with an ellipsis."""
+def style_of(status: str) -> str:
+    return kind(status).style
+
+
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[Cell]], *, shrink: Sequence[str] = (),
+                styles: dict[str, str] | None = None) -> None:
+    """A table of sanitised cells; columns that are empty in every row are left out.
+
+    Plain output (not a terminal) is the cells joined by two spaces, never cut and never padded at
+    the end of a line. In a terminal nothing wraps: when space runs out the ``shrink`` columns are
+    cut first (with an ellipsis), then the others, but never an id or a status. With ``styles``,
+    the second column's text picks its cell's style.
+    """
+    if styles:
+        rows = [[row[0], (row[1], styles.get(row[1], "")) if isinstance(row[1], str) else row[1], *row[2:]]
+                for row in rows]
+    from rich.cells import cell_len  # display width: wide characters take two cells
+
+    cells = [[(printable(c), "") if isinstance(c, str) else (printable(c[0]), c[1]) for c in row] for row in rows]
+    keep = [i for i, name in enumerate(columns) if i == 0 or any(row[i][0] for row in cells)]
+    names = [columns[i] for i in keep]
+    cells = [[row[i] for i in keep] for row in cells]
+    naturals = [max([cell_len(name), *(cell_len(row[index][0]) for row in cells)]) for index, name in enumerate(names)]
+    if not console.is_terminal():
+        lines = [names, *([text for text, _ in row] for row in cells)]
+        for line in lines:
+            padded = (text + " " * (width - cell_len(text)) for text, width in zip(line, naturals))
+            console.print_plain((" " * _GAP_PLAIN).join(padded).rstrip())
+        return
+    _print_boxed(names, cells, naturals, shrink)
+
+
+def _print_boxed(names: list[str], cells: list[list[tuple[str, str]]], naturals: list[int], shrink: Sequence[str]) -> None:
     from rich import box
-    from rich.cells import cell_len
     from rich.table import Table
+    from rich.text import Text
 
-    fancy = console.is_terminal()
-    table = Table(box=box.SIMPLE_HEAD if fancy else None, show_edge=False, pad_edge=False, header_style="bold" if fancy else "")
-    naturals = [max([cell_len(name), *(cell_len(str(row[index])) for row in rows)]) for index, name in enumerate(columns)]
-    # rich squeezes no_wrap columns evenly (down to nothing) when a table is too wide: give each column its width here.
-    space = console.out().width - 2 * (len(columns) - 1)
-    widths = _fit(naturals, [name in shrink for name in columns], space)
-    for name, width in zip(columns, widths):
+    out = console.out()
+    space = out.width - _GAP_BOXED * (len(names) - 1)
+    order = [0 if name in shrink else 1 if name not in _WHOLE else None for name in names]
+    widths = _fit(naturals, order, space)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    for name, width in zip(names, widths):
         table.add_column(name, no_wrap=True, overflow="ellipsis", width=width)
-    return table
+    for row in cells:
+        table.add_row(*(Text(text, style=style) for text, style in row))
+    out.print(table)
 
 
-def _fit(naturals: list[int], shrinkable: list[bool], space: int) -> list[int]:
-    """Natural widths, with the widest shrinkable column cut one cell at a time until they fit:
-    to 12 cells first, and only if that is not enough further (the other columns stay whole)."""
+def _fit(naturals: list[int], order: list[int | None], space: int) -> list[int]:
+    """Natural widths, cut one cell at a time from the widest column that may shrink until they fit:
+    columns of order 0 first, to 12 cells and then further; then those of order 1; never order None."""
     widths = list(naturals)
-    for floor in (12, 1):
-        while sum(widths) > space:
-            candidates = [i for i, cut in enumerate(shrinkable) if cut and widths[i] > min(naturals[i], floor)]
-            if not candidates:
-                break
-            widths[max(candidates, key=lambda i: widths[i])] -= 1
+    for rank in (0, 1):
+        for floor in (12, 1):
+            while sum(widths) > space:
+                candidates = [i for i, r in enumerate(order) if r == rank and widths[i] > min(naturals[i], floor)]
+                if not candidates:
+                    break
+                widths[max(candidates, key=lambda i: widths[i])] -= 1
     return widths
 
 
 def status_text(record: Record | None) -> str:
     if record is None:
         return ""
-    if record.status == "passed" and record.level == "static":
-        return "passed (static)"
+    if record.status == "passed" and record.level not in (None, LEVELS[0]):
+        return f"passed ({record.level})"
     return record.status
 
 
 def print_registry_table(entries: Sequence[Entry], records: dict[str, Record]) -> None:
-    from rich.text import Text
-
-    rows = []
+    rows: list[list[Cell]] = []
     for entry in entries:
         record = records.get(entry.full_id)
         paper = entry.paper
         title = describe.short_title(paper.title) if entry.primary else ""
         venue = f"{paper.venue} {paper.year}" if entry.primary else ""
-        rows.append((entry.id, title, venue, describe.code_summary(entry), status_text(record),
-                     STATUS_STYLES.get(record.status, "") if record else ""))
-    table = _table("ID", "Paper", "Venue", "Code", "Status", rows=rows, shrink=("Paper", "Venue"))
-    for *cells, style in rows:
-        table.add_row(*cells[:-1], Text(cells[-1], style=style))
-    out = console.out()
-    out.print(table)
+        rows.append([entry.id, title, venue, describe.code_summary(entry),
+                     (status_text(record), style_of(record.status) if record else "")])
+    print_table(("ID", "Paper", "Venue", "Code", "Status"), rows, shrink=("Paper", "Venue"))
     papers = len({e.paper_id for e in entries})
     impls = sum(1 for e in entries if e.impl is not None)
-    out.print(f"{plural(papers, 'paper')}, {plural(impls, 'implementation')}", style="dim")
+    console.say(f"{plural(papers, 'paper')}, {plural(impls, 'implementation')}", style="dim")
 
 
 def plural(count: int, noun: str) -> str:
@@ -92,57 +115,38 @@ def result_line(result: Result) -> str:
     """One plain line per finished entry (CI logs, and above the live rows in a terminal)."""
     level = f" ({result.level})" if result.status == "passed" and result.level else ""
     note = f"  {result.note}" if result.note else ""
-    return f"{result.entry_id}  {result.status}{level}  {result.duration:.1f}s{note}"
+    return printable(f"{result.entry_id}  {result.status}{level}  {result.duration:.1f}s{note}")
 
 
 def print_check_table(results: Sequence[Result], regressions: set[str]) -> None:
-    from rich.text import Text
-
-    rows = [(r.entry_id, r.status + (" (regression)" if r.full_id in regressions else ""), r.level or "",
-             r.failed_stage or "", f"{r.duration:.1f}s", r.note, (r.log_path or "") if r.failing else "")
-            for r in results]
-    # Without the rows, a wide note or log path squeezed the other columns out of the table.
-    table = _table("ID", "Status", "Level", "Stage", "Duration", "Note", "Log", rows=rows, shrink=("Note", "Log"))
-    for r, (entry_id, status, *rest) in zip(results, rows):
-        table.add_row(entry_id, Text(status, style=STATUS_STYLES.get(r.status, "")), *rest)
-    from awrepro.results import summary
-
-    out = console.out()
-    out.print(table)
+    """The table, the counts, and the full log path of every failing entry on a line of its own."""
+    rows: list[list[Cell]] = [
+        [r.entry_id, (r.status + (" (regression)" if r.full_id in regressions else ""), style_of(r.status)),
+         r.level or "", r.failed_stage or "", f"{r.duration:.1f}s", r.note]
+        for r in results]
+    print_table(("ID", "Status", "Level", "Stage", "Duration", "Note"), rows, shrink=("Note",))
     counts = summary(list(results))
-    out.print(", ".join(f"{n} {status}" for status, n in counts.items() if n) or "nothing to check", style="bold")
+    console.say(", ".join(f"{n} {status}" for status, n in counts.items() if n) or "nothing to check", style="bold")
+    logs = [r for r in results if r.failing and r.log_path]
+    if logs:
+        console.say("Logs:", style="bold")
+        width = max(len(r.entry_id) for r in logs)
+        for r in logs:
+            console.print_plain(printable(f"  {r.entry_id.ljust(width)}  {r.log_path}"))
 
 
 def print_status_table(rows: Sequence[tuple[str, str, str, str, str]]) -> None:
-    from rich.text import Text
-
-    table = _table("ID", "Status", "Since", "Runs", "Change", rows=rows)
-    for entry_id, status, since, runs, change in rows:
-        table.add_row(entry_id, Text(status, style=STATUS_STYLES.get(status, "")), since, runs,
-                      Text(change, style="bold red" if change == "regression" else "green"))
-    console.out().print(table)
+    print_table(("ID", "Status", "Since", "Runs", "Change"),
+                [[entry_id, (status, style_of(status) if status else ""), since, runs,
+                  (change, "bold red" if change == "regression" else "green")]
+                 for entry_id, status, since, runs, change in rows])
 
 
 def print_history_table(entry_id: str, records: Sequence[Record]) -> None:
-    out = console.out()
     if not records:
-        out.print(f"{entry_id}: no recorded runs yet (`awrepro check {entry_id}`)")
+        console.say(printable(f"{entry_id}: no recorded runs yet (`awrepro check {entry_id}`)"))
         return
-    rows = [(str(r.run_id), r.finished_at, r.status, r.level or "", r.stage or "", f"{r.duration:.1f}s",
-             (r.commit_sha or "")[:12], r.note) for r in records]
-    table = _table("Run", "Finished", "Status", "Level", "Stage", "Duration", "Commit", "Note", rows=rows,
-                   shrink=("Note",))
-    for row in rows:
-        table.add_row(*row)
-    out.print(table)
-
-
-def print_table(columns: Sequence[str], rows: Sequence[Sequence[str]], *, shrink: Sequence[str] = (),
-                styles: dict[str, str] | None = None) -> None:
-    """A plain table; with ``styles``, the second column's value picks its cell's style."""
-    from rich.text import Text
-
-    table = _table(*columns, rows=rows, shrink=shrink)
-    for first, second, *rest in rows:
-        table.add_row(first, Text(second, style=(styles or {}).get(second, "")), *rest)
-    console.out().print(table)
+    rows: list[list[Cell]] = [
+        [str(r.run_id), r.finished_at, (r.status, style_of(r.status)), r.level or "", r.stage or "",
+         f"{r.duration:.1f}s", (r.commit_sha or "")[:12], r.note] for r in records]
+    print_table(("Run", "Finished", "Status", "Level", "Stage", "Duration", "Commit", "Note"), rows, shrink=("Note",))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import xml.etree.ElementTree as ET
@@ -12,9 +13,11 @@ from typing import Any
 
 from awrepro import __version__
 from awrepro.errors import UsageError
-from awrepro.results import REPORT_FORMAT, REPORT_VERSION, Result, summary
+from awrepro.results import LEVELS, REPORT_FORMAT, REPORT_VERSION, Result, kind, summary
+from awrepro.sanitize import log_text, markdown_cell, printable
 
 _TAIL_LINES = 60
+_TAIL_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -95,56 +98,64 @@ def load_json_report(path: Path) -> dict[str, Any]:
 
 
 def log_tail(path: str | None, lines: int = _TAIL_LINES) -> str:
+    """The last lines of a log, as a report may show them (see ``sanitize.log_text``)."""
     if not path:
         return ""
     try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
+        with open(path, "rb") as log:  # bytes: text mode would turn a progress bar's \r into lines
+            log.seek(max(0, log.seek(0, os.SEEK_END) - _TAIL_BYTES))
+            text = log.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
-    return "\n".join(text.splitlines()[-lines:])
+    return "\n".join(log_text(text).splitlines()[-lines:])
 
 
 def junit_xml(results: Sequence[Result]) -> str:
-    counts = summary(list(results))
+    """One testcase per entry; its element (failure, error, skipped) is the status's ``junit`` kind.
+    Every text is sanitised, so the file is valid XML 1.0 whatever the smoke tests printed."""
+    elements = [kind(r.status).junit for r in results]
     suite = ET.Element("testsuite", {
         "name": "awrepro",
         "tests": str(len(results)),
-        "failures": str(counts["failed"] + counts["timeout"] + counts["fetch-error"] + counts["setup-error"]),
-        "errors": str(counts["error"]),
-        "skipped": str(counts["skipped"]),
+        "failures": str(elements.count("failure")),
+        "errors": str(elements.count("error")),
+        "skipped": str(elements.count("skipped")),
         "time": f"{sum(r.duration for r in results):.3f}",
     })
-    for result in results:
+    for result, element in zip(results, elements):
         case = ET.SubElement(suite, "testcase", {
-            "classname": f"awrepro.{result.full_id.split('/')[0]}",
-            "name": result.entry_id,
+            "classname": printable(f"awrepro.{result.full_id.split('/')[0]}"),
+            "name": printable(result.entry_id),
             "time": f"{result.duration:.3f}",
         })
-        if result.status == "skipped":
-            ET.SubElement(case, "skipped", {"message": result.note})
-        elif result.status == "error":
-            ET.SubElement(case, "error", {"message": result.note, "type": "error"}).text = log_tail(result.log_path)
-        elif result.failing:
-            element = ET.SubElement(case, "failure", {"message": result.note, "type": result.status})
-            element.text = log_tail(result.log_path)
-        elif result.level == "static":
-            ET.SubElement(case, "system-out").text = f"passed at the static level: {result.note}"
+        if element == "skipped":
+            ET.SubElement(case, "skipped", {"message": printable(result.note)})
+        elif element is not None:
+            ET.SubElement(case, element, {"message": printable(result.note), "type": result.status}).text = \
+                log_tail(result.log_path)
+        elif result.level not in (None, LEVELS[0]):
+            ET.SubElement(case, "system-out").text = printable(f"passed at the {result.level} level: {result.note}")
     ET.indent(suite)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
 
 
 def markdown(results: Sequence[Result], *, title: str = "awrepro check") -> str:
+    """A summary for GitHub: counts, a table with the failures first, then each failure's log tail
+    in a collapsed block. Everything from outside is HTML-escaped."""
     counts = summary(list(results))
     parts = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    failing = [r for r in results if r.failing]
     lines = [f"## {title}", "", parts or "no entries", "",
              "| Entry | Status | Level | Failed stage | Duration | Note |",
              "| --- | --- | --- | --- | ---: | --- |"]
-    for r in results:
-        note = r.note.replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| `{r.entry_id}` | {_icon(r.status)} {r.status} | {r.level or ''} | {r.failed_stage or ''} "
-                     f"| {r.duration:.1f} s | {note} |")
+    for r in [*failing, *(r for r in results if not r.failing)]:
+        lines.append(f"| `{markdown_cell(r.entry_id)}` | {kind(r.status).icon} {r.status} | {r.level or ''} "
+                     f"| {r.failed_stage or ''} | {r.duration:.1f} s | {markdown_cell(r.note)} |")
+    for r in failing:
+        tail = log_tail(r.log_path)
+        if not tail:
+            continue
+        lines += ["", f"<details><summary><code>{markdown_cell(r.entry_id)}</code> {r.status}: last lines of "
+                      f"<code>{markdown_cell(r.log_path or '')}</code></summary>", "",
+                  "<pre>", html.escape(tail, quote=False), "</pre>", "", "</details>"]
     return "\n".join(lines) + "\n"
-
-
-def _icon(status: str) -> str:
-    return {"passed": "✅", "skipped": "⏭️"}.get(status, "❌")

@@ -16,10 +16,43 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from awrepro.sanitize import printable
+
 REPORT_FORMAT = "awrepro-report"
 REPORT_VERSION = 1
-STATUSES = ("passed", "failed", "timeout", "fetch-error", "setup-error", "skipped", "error")
-FAILING = ("failed", "timeout", "fetch-error", "setup-error", "error")
+
+
+@dataclass(frozen=True)
+class StatusKind:
+    """What a status means to every output. A new status is one line in STATUS_KINDS."""
+
+    failing: bool  # not a pass: exit 1 (--fail-on any), listed first with its log in reports
+    about_code: bool  # says whether the entry's code works: `regression` and `fixed` are judged on these
+    junit: str | None  # the JUnit element the testcase gets ("failure", "error", "skipped"; None: a pass)
+    style: str  # how a terminal shows it
+    icon: str  # how the Markdown summary shows it
+
+
+STATUS_KINDS: dict[str, StatusKind] = {
+    "passed": StatusKind(failing=False, about_code=True, junit=None, style="green", icon="✅"),
+    "failed": StatusKind(failing=True, about_code=True, junit="failure", style="bold red", icon="❌"),
+    "timeout": StatusKind(failing=True, about_code=True, junit="failure", style="bold red", icon="⏱️"),
+    "fetch-error": StatusKind(failing=True, about_code=True, junit="failure", style="red", icon="❌"),
+    "setup-error": StatusKind(failing=True, about_code=True, junit="failure", style="red", icon="❌"),
+    "skipped": StatusKind(failing=False, about_code=False, junit="skipped", style="yellow", icon="⏭️"),
+    "error": StatusKind(failing=True, about_code=False, junit="error", style="bold magenta", icon="💥"),
+    # Selected but unfinished when the run was cancelled (Ctrl-C, SIGTERM): not a pass, not a verdict.
+    "interrupted": StatusKind(failing=True, about_code=False, junit="error", style="magenta", icon="⏹️"),
+}
+STATUSES = tuple(STATUS_KINDS)
+FAILING = tuple(name for name, kind in STATUS_KINDS.items() if kind.failing)
+# How much of an entry a pass vouches for, strongest first: the smoke test ran, or only a static check.
+LEVELS = ("smoke", "static")
+
+
+def kind(status: str) -> StatusKind:
+    """A status read back from a file or database may be one this awrepro does not know: a failure."""
+    return STATUS_KINDS.get(status, STATUS_KINDS["error"])
 
 
 @dataclass(frozen=True)
@@ -35,7 +68,7 @@ class Result:
     entry_id: str  # as the user types it: "lapgan", "lapgan/eyescream"
     full_id: str  # always PAPER/IMPL (or PAPER for a paper without code): the history's key
     status: str
-    level: str | None  # "smoke" or "static" when the check ran
+    level: str | None  # one of LEVELS once the check itself ran; None when the entry ended before it
     failed_stage: str | None
     duration: float
     note: str
@@ -46,7 +79,7 @@ class Result:
 
     @property
     def failing(self) -> bool:
-        return self.status in FAILING
+        return kind(self.status).failing
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -59,6 +92,7 @@ class Result:
     def from_dict(cls, data: dict[str, Any]) -> Result:
         fields = dict(data)
         fields["entry_id"] = fields.pop("id")
+        fields["note"] = printable(str(fields.get("note", "")))  # a report to merge is outside input
         fields["stages"] = tuple(StageResult(**s) for s in fields.get("stages", []))
         return cls(**fields)
 

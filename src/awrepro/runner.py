@@ -22,6 +22,7 @@ from awrepro.errors import EntrySkipped, EnvSetupError, FetchError
 from awrepro.model import Implementation
 from awrepro.registry import Entry, LoadedRegistry
 from awrepro.results import Result, StageResult
+from awrepro.sanitize import printable
 
 
 @dataclass(frozen=True)
@@ -93,12 +94,31 @@ def check_entry(entry: Entry, registry: LoadedRegistry, cache: Cache, options: O
         return tracker.finish("error", f"awrepro internal error: {summary}", failed_stage=tracker.current)
 
 
+def interrupted_result(entry: Entry, log_dir: Path, running: tuple[str, float] | None) -> Result:
+    """An entry the run was cancelled before it finished: ``running`` is its stage and time so far
+    (None: it never started). Its log is the stage's, as far as the stage got."""
+    stage = {"starting": "fetch", "static": "smoke"}.get(running[0], running[0]) if running else None
+    log = _Tracker(entry, log_dir, 0.0).folder / f"{stage}.log"
+    impl = entry.impl
+    return Result(
+        entry_id=entry.id,
+        full_id=entry.full_id,
+        status="interrupted",
+        level=None,
+        failed_stage=stage,
+        duration=running[1] if running else 0.0,
+        note=f"interrupted during {stage}" if stage else "not started: the run was interrupted",
+        commit=impl.code.pin if impl else None,
+        env_key=None,
+        log_path=str(log) if stage and log.is_file() else None,
+    )
+
+
 def _pipeline(entry: Entry, registry: LoadedRegistry, cache: Cache, options: Options, tracker: _Tracker,
               on_stage: Callable[[str], None]) -> Result:
     mode = entry_mode(entry, options)
     impl = entry.impl
     assert impl is not None
-    tracker.level = mode
     tracker.commit = impl.code.pin
 
     on_stage("fetch")
@@ -117,6 +137,7 @@ def _pipeline(entry: Entry, registry: LoadedRegistry, cache: Cache, options: Opt
             tracker.env_key = environment.key
             interpreter = None
     on_stage("smoke" if mode == Mode.SMOKE else "static")
+    tracker.level = mode  # only now: an entry that failed before its check has no level
     with tracker.stage("smoke") as log:
         outcome = run_smoke(impl, mode, checkout.root, environment, interpreter, cache, options, log)
     return tracker.finish(*outcome, failed_stage=None if outcome[0] == "passed" else "smoke")
@@ -200,7 +221,7 @@ class _Tracker:
             level=None if status == "skipped" else self.level,
             failed_stage=failed_stage,
             duration=time.monotonic() - self.started,
-            note=note,
+            note=printable(note),  # third-party output: every report and the history get it sanitised
             commit=self.commit,
             env_key=self.env_key,
             log_path=log,

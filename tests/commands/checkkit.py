@@ -10,6 +10,8 @@ import json
 import os
 import re
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,6 +113,37 @@ def table_row(out: str, entry_id: str) -> list[str]:
     rows = [line for line in out.splitlines() if line.split(" ", 1)[0] == entry_id and not RESULT_LINE.match(line)]
     assert len(rows) == 1, (entry_id, rows, out)
     return re.split(r"\s{2,}", rows[0].strip())
+
+
+def pid_sleeper(ready: Path) -> str:
+    """A shell command: a Python process that writes its pid as a file name into the folder ``ready``,
+    then sleeps. Tests wait for the files (real readiness), never for a command line or a fixed time."""
+    return f"python -c 'import os, time; open(\"{ready}/\" + str(os.getpid()), \"w\").close(); time.sleep(300)'"
+
+
+def reported_pids(ready: Path, count: int, timeout: float = 60.0) -> list[int]:
+    """The pids ``count`` sleepers wrote into ``ready``, once they all have."""
+    deadline = time.monotonic() + timeout
+    while len(found := sorted(int(p.name) for p in ready.glob("[0-9]*"))) < count:
+        assert time.monotonic() < deadline, f"only {len(found)} of {count} processes started: {found}"
+        time.sleep(0.02)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie (an orphan's zombie waits for a reaper that may not come)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
 
 def processes_with(token: str) -> list[int]:

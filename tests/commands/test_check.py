@@ -143,10 +143,11 @@ def test_reports_junit_json_markdown_and_step_summary(ws: Workspace, project: Pr
     assert by_id["ok"]["env_key"] and by_id["ok"]["log_path"] is None
     assert "bad-marker" in Path(by_id["bad"]["log_path"]).read_text()
 
-    # Markdown: one row per entry.
+    # Markdown: one row per entry, the failures first.
     text = md_path.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| `")]
-    assert [row.split("`")[1] for row in rows] == list(MIXED_STATUSES)
+    failing = ["bad", "hang", "nosetup", "gone"]
+    assert [row.split("`")[1] for row in rows] == failing + [i for i in MIXED_STATUSES if i not in failing]
     for row in rows:
         assert MIXED_STATUSES[row.split("`")[1]] in row
     # GitHub Actions: the summary is appended to $GITHUB_STEP_SUMMARY.

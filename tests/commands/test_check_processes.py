@@ -6,30 +6,25 @@ import os
 import signal
 import sqlite3
 import subprocess
-import time
-import uuid
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 from tests.commands.checkkit import (
     Project,
     Workspace,
+    alive,
     load_json,
     paper,
-    processes_with,
+    pid_sleeper,
     project,  # noqa: F401 (fixture)
     registry,
+    reported_pids,
     statuses,
+    table_row,
     uv_cache,  # noqa: F401 (fixture)
     ws,  # noqa: F401 (fixture)
 )
-
-
-def wait_for(condition, what: str, timeout: float = 30.0) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def history_runs(ws: Workspace, entry_id: str, db: Path) -> list[list[str]]:
@@ -38,37 +33,61 @@ def history_runs(ws: Workspace, entry_id: str, db: Path) -> list[list[str]]:
     return [line.split() for line in done.out.splitlines() if line[:1].isdigit()]
 
 
-def test_ctrl_c_kills_every_child_and_writes_a_partial_report(ws: Workspace, project: Project) -> None:
-    token = f"awrepro-test-{uuid.uuid4().hex}"
-    sleeper = f"python -c 'import time; time.sleep(300)' {token}"
+def test_ctrl_c_kills_every_child_and_reports_every_entry(ws: Workspace, project: Project) -> None:
+    ready, later_ready = ws.root / "ready", ws.root / "later-ready"
+    ready.mkdir()
+    later_ready.mkdir()
     code: dict[str, Any] = {"url": project.url, "commit": project.sha}
+    # -j 2 and entries in this order: `slow` and `quick` start; `later` takes quick's worker and
+    # holds it; `never` waits for a free worker and does not get one before Ctrl-C.
     ws.write(registry(
-        paper("slow", **code, command=f"{sleeper} & {sleeper}", timeout=600),  # a child and a grandchild
+        paper("slow", **code, command=f"{pid_sleeper(ready)} & {pid_sleeper(ready)}; wait", timeout=600),
         paper("quick", **code, command="sh smoke.sh", expect="OK"),
+        paper("later", **code, command=pid_sleeper(later_ready), timeout=600),
+        paper("never", **code, command="true"),
     ))
-    report = ws.root / "partial.json"
+    report, junit, markdown = ws.root / "partial.json", ws.root / "partial.xml", ws.root / "partial.md"
     stdout = ws.root / "stdout.txt"
     with stdout.open("w") as out:
-        child = subprocess.Popen(ws.argv("check", "--all", "-j", "2", "--json", str(report)), stdout=out,
-                                 stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        child = subprocess.Popen(ws.argv("check", "--all", "-j", "2", "--json", str(report), "--junit", str(junit),
+                                         "--markdown", str(markdown)),
+                                 stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     try:
-        wait_for(lambda: "quick  passed" in stdout.read_text(), "the quick entry to finish")
-        wait_for(lambda: len(processes_with(token)) >= 2, "the slow smoke test to start")  # a child and a grandchild
+        sleepers = reported_pids(ready, 2) + reported_pids(later_ready, 1)  # each reports its pid once it runs
         child.send_signal(signal.SIGINT)
-        _, err = child.communicate(timeout=30)
+        _, err = child.communicate(timeout=60)
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
 
     assert child.returncode == 130, err
-    assert "interrupted" in err
-    assert processes_with(token) == []
+    assert "interrupted: 1 of 4 entries finished and were recorded" in err
+    assert [pid for pid in sleepers if alive(pid)] == []
+    # Every selected entry is accounted for, everywhere; those that did not finish are `interrupted`.
+    expected = {"slow": "interrupted", "quick": "passed", "later": "interrupted", "never": "interrupted"}
     partial = load_json(report)
     assert partial["interrupted"] is True
-    assert statuses(partial) == {"quick": "passed"}
-    assert partial["summary"]["passed"] == 1
-    # The finished entry was recorded in the history too.
+    assert statuses(partial) == expected
+    by_id = {r["id"]: r for r in partial["results"]}
+    assert (by_id["slow"]["failed_stage"], by_id["slow"]["note"], by_id["slow"]["level"]) == (
+        "smoke", "interrupted during smoke", None)
+    assert Path(by_id["slow"]["log_path"]).is_file()
+    assert (by_id["never"]["failed_stage"], by_id["never"]["note"]) == (None, "not started: the run was interrupted")
+    assert partial["summary"]["passed"] == 1 and partial["summary"]["interrupted"] == 3
+    out_text = stdout.read_text()
+    for entry_id, status in expected.items():
+        assert table_row(out_text, entry_id)[:2] == [entry_id, status]
+    assert "1 passed, 3 interrupted" in out_text
+    suite = ET.parse(junit).getroot()
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("4", "0", "3")
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    assert {name for name, case in cases.items() if case.find("error") is not None} == {"slow", "later", "never"}
+    assert cases["slow"].find("error").get("type") == "interrupted"
+    md_rows = [line.split("`")[1] for line in markdown.read_text().splitlines() if line.startswith("| `")]
+    assert md_rows == ["slow", "later", "never", "quick"]  # what did not pass first
+    assert "1 passed, 3 interrupted" in markdown.read_text()
+    # What finished is in the history; what did not finish is no verdict and is not.
     assert [row[2] for row in history_runs(ws, "quick", ws.cache / "results.db")] == ["passed"]
     assert history_runs(ws, "slow", ws.cache / "results.db") == []
     with sqlite3.connect(ws.cache / "results.db") as conn:
@@ -76,23 +95,23 @@ def test_ctrl_c_kills_every_child_and_writes_a_partial_report(ws: Workspace, pro
 
 
 def test_sigterm_is_handled_like_ctrl_c(ws: Workspace, project: Project) -> None:
-    token = f"awrepro-test-{uuid.uuid4().hex}"
-    ws.write(registry(paper("slow", url=project.url, commit=project.sha,
-                            command=f"python -c 'import time; time.sleep(300)' {token}")))
+    ready = ws.root / "ready"
+    ready.mkdir()
+    ws.write(registry(paper("slow", url=project.url, commit=project.sha, command=pid_sleeper(ready))))
     child = subprocess.Popen(ws.argv("check", "--all", "--json", str(ws.root / "r.json")), stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     try:
-        wait_for(lambda: processes_with(token), "the smoke test to start")
+        sleepers = reported_pids(ready, 1)
         child.send_signal(signal.SIGTERM)
-        child.wait(timeout=30)
+        child.wait(timeout=60)
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
     assert child.returncode == 130
-    assert processes_with(token) == []
+    assert [pid for pid in sleepers if alive(pid)] == []
     partial = load_json(ws.root / "r.json")
-    assert partial["interrupted"] is True and partial["results"] == []
+    assert partial["interrupted"] is True and statuses(partial) == {"slow": "interrupted"}
 
 
 def test_concurrent_runs_share_one_database(ws: Workspace, project: Project) -> None:

@@ -18,7 +18,7 @@ from awrepro.constants import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from awrepro.progress import Board
 from awrepro.registry import Entry, LoadedRegistry, display_path
 from awrepro.report_files import Reports
-from awrepro.results import Result
+from awrepro.results import Result, kind
 from awrepro.spec import spec_digest
 
 if TYPE_CHECKING:
@@ -41,18 +41,22 @@ def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], *, job
         previous = history.previous(conn, run_id)
     order = {e.full_id: i for i, e in enumerate(entries)}
     results.sort(key=lambda r: order[r.full_id])
-    regressions = [r for r in results if r.failing and previous.get(r.full_id) and previous[r.full_id].status == "passed"]
+    regressions = [r for r in results if r.failing and kind(r.status).about_code and r.full_id in previous
+                   and previous[r.full_id].status == "passed"]
     report.print_check_table(results, {r.full_id for r in regressions})
     report_files.write_all(results, reports, registry=display_path(registry.path), started_at=started_at,
                            finished_at=history.now_iso(), interrupted=interrupted)
     if interrupted:
-        console.error(f"interrupted: {len(results)} of {len(entries)} entries finished and were recorded")
+        unfinished = sum(r.status == "interrupted" for r in results)
+        console.error(f"interrupted: {len(results) - unfinished} of {len(results)} entries finished and were recorded")
         return EXIT_INTERRUPTED
     return exit_code(results, regressions, fail_on)
 
 
 def _run_all(entries: list[Entry], registry: LoadedRegistry, cache: Cache, options: runner.Options, log_dir: Path,
              jobs: int, conn: sqlite3.Connection, run_id: int) -> tuple[list[Result], bool]:
+    """Every entry's result, and whether the run was cancelled. A cancelled run still accounts for
+    every entry: those that did not finish are `interrupted` (reported, but not recorded as a verdict)."""
     results: list[Result] = []
     interrupted = False
     with process.interruptible(), Board(len(entries), "check") as board, \
@@ -62,21 +66,32 @@ def _run_all(entries: list[Entry], registry: LoadedRegistry, cache: Cache, optio
             return runner.check_entry(entry, registry, cache, options, log_dir, lambda s: board.stage(entry.id, s))
 
         digests = {e.full_id: spec_digest(registry, e) for e in entries}  # what --changed compares later
-        pending: set[Future[Result]] = {pool.submit(one, e) for e in entries}
+
+        def finished(result: Result) -> None:
+            results.append(result)
+            history.record(conn, run_id, result, digests.get(result.full_id))
+            board.done(result.entry_id, report.result_line(result), report.style_of(result.status))
+
+        futures = {pool.submit(one, e): e for e in entries}
+        pending = set(futures)
         try:
             while pending:
                 done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                 for future in done:
-                    result = future.result()
-                    results.append(result)
-                    history.record(conn, run_id, result, digests.get(result.full_id))
-                    board.done(result.entry_id, report.result_line(result), report.STATUS_STYLES.get(result.status, ""))
+                    finished(future.result())
         except KeyboardInterrupt:
             interrupted = True
+            where = {futures[f].id: board.running_for(futures[f].id) for f in pending}
             for future in pending:
                 future.cancel()
             process.cancel_all()
             wait(pending)
+            for future in pending:
+                entry = futures[future]
+                if not future.cancelled() and future.exception() is None:
+                    finished(future.result())  # it finished while the others were being stopped
+                else:
+                    results.append(runner.interrupted_result(entry, log_dir, where[entry.id]))
     return results, interrupted
 
 

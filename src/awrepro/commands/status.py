@@ -9,7 +9,7 @@ from typing import Any
 from awrepro import console, describe, history, report
 from awrepro.constants import EXIT_OK
 from awrepro.registry import LoadedRegistry
-from awrepro.results import FAILING
+from awrepro.results import kind
 
 
 def run(registry: LoadedRegistry, db: Path, *, as_json: bool = False) -> int:
@@ -39,7 +39,7 @@ def run(registry: LoadedRegistry, db: Path, *, as_json: bool = False) -> int:
 
 
 def _since(status: str, streak: list[history.Record]) -> str:
-    word = {"passed": "passing", "skipped": "skipped"}.get(status, "failing" if status in FAILING else status)
+    word = {"passed": "passing", "skipped": "skipped"}.get(status, "failing" if kind(status).failing else status)
     runs = len(streak)
     return f"{word} since {streak[-1].finished_at[:10]}, {runs} run{'s' * (runs != 1)}"
 
@@ -48,9 +48,9 @@ def _change(status: str, before: history.Record | None) -> str:
     """Against the entry's previous run only: `fixed` is "failed last time, passes now"."""
     if before is None:
         return ""
-    if status in FAILING and before.status == "passed":
+    if kind(status).failing and kind(status).about_code and before.status == "passed":
         return "regression"
-    if status == "passed" and before.status in FAILING:
+    if status == "passed" and kind(before.status).failing and kind(before.status).about_code:
         return "fixed"
     return ""
 
