@@ -11,8 +11,8 @@ import threading
 import time
 from pathlib import Path
 
-from tests.commands.checkkit import processes_with
-from tests.gitfixtures import demo_registry, write_registry
+from tests.commands.checkkit import alive
+from tests.gitfixtures import demo_registry, processes_in, wait_until, write_registry
 
 
 def _awrepro(*args: str, cwd: Path) -> subprocess.Popen[str]:
@@ -20,8 +20,9 @@ def _awrepro(*args: str, cwd: Path) -> subprocess.Popen[str]:
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
-def _silent_server() -> tuple[socket.socket, int]:
-    """A TCP server that accepts connections and never answers: a git fetch from it hangs."""
+def _silent_server() -> tuple[socket.socket, int, list[socket.socket]]:
+    """A TCP server that accepts connections and never answers: a git fetch from it hangs.
+    The list holds the connections accepted so far (a git that connected is a git that runs)."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(16)
@@ -35,11 +36,26 @@ def _silent_server() -> tuple[socket.socket, int]:
                 return
 
     threading.Thread(target=accept, daemon=True).start()
-    return server, server.getsockname()[1]
+    return server, server.getsockname()[1], held
+
+
+def _opened_by(pid: int, path: Path) -> bool:
+    """The process has ``path`` open (read from /proc): it got as far as the code that opens it."""
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(fd) == str(path):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def test_ctrl_c_ends_a_parallel_fetch_and_its_git_children(tmp_path: Path, cache_dir: Path) -> None:
-    server, port = _silent_server()
+    server, port, connections = _silent_server()
     try:
         text = "format = 1\n" + "".join(
             demo_registry(f'git = "git://127.0.0.1:{port}/hang-{n}.git"\ncommit = "{"ab" * 20}"')
@@ -47,15 +63,14 @@ def test_ctrl_c_ends_a_parallel_fetch_and_its_git_children(tmp_path: Path, cache
         registry = write_registry(tmp_path / "reg", text)
         child = _awrepro("--registry", str(registry), "--cache-dir", str(cache_dir), "fetch", "--all", "-j", "2",
                          cwd=tmp_path)
-        deadline = time.monotonic() + 20
-        while not processes_with(f"127.0.0.1:{port}/hang") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert processes_with(f"127.0.0.1:{port}/hang"), "git never started"
+        assert wait_until(lambda: len(connections) >= 2, timeout=60), "git never connected"  # -j 2: two gits
+        gits = processes_in(cache_dir)  # git runs inside the cache's mirrors
+        assert gits
         os.kill(child.pid, signal.SIGINT)
-        out, err = child.communicate(timeout=20)
+        out, err = child.communicate(timeout=60)
         assert child.returncode == 130, out + err
-        time.sleep(0.2)
-        assert processes_with(f"127.0.0.1:{port}/hang") == []
+        assert wait_until(lambda: not any(alive(pid) for pid in gits), timeout=30), gits
+        assert processes_in(cache_dir) == []
     finally:
         server.close()
 
@@ -63,22 +78,25 @@ def test_ctrl_c_ends_a_parallel_fetch_and_its_git_children(tmp_path: Path, cache
 def test_ctrl_c_in_run_belongs_to_the_command(repos, git_daemon, tmp_path: Path, cache_dir: Path,
                                               monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
+    # The command says when it is ready for Ctrl-C (its handler is set up) by writing a file.
     script = ("import pathlib, sys, time\n"
-              "try:\n    time.sleep(60)\n"
+              "try:\n    pathlib.Path(sys.argv[2]).write_text('ready')\n    time.sleep(60)\n"
               "except KeyboardInterrupt:\n    time.sleep(0.5)\n    pathlib.Path(sys.argv[1]).write_text('saved')\n")
     pin = repos.create("demo", {"child.py": script})
     registry = write_registry(tmp_path / "reg", demo_registry(f'git = "{git_daemon.url("demo")}"\ncommit = "{pin}"'))
-    saved = tmp_path / "saved"
+    saved, ready = tmp_path / "saved", tmp_path / "ready"
     setup = _awrepro("--registry", str(registry), "--cache-dir", str(cache_dir), "setup", "demo", cwd=tmp_path)
     assert setup.wait(timeout=120) == 0, setup.communicate()
     child = _awrepro("--registry", str(registry), "--cache-dir", str(cache_dir), "run", "demo", "--",
-                     "python", "child.py", str(saved), cwd=tmp_path)
-    deadline = time.monotonic() + 30
-    while not processes_with(f"child.py {saved}") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    os.killpg(child.pid, signal.SIGINT)  # as a terminal does: the whole foreground group
-    out, err = child.communicate(timeout=20)
+                     "python", "child.py", str(saved), str(ready), cwd=tmp_path)
+    try:
+        assert wait_until(ready.exists, timeout=60), child.communicate(timeout=60)
+        os.killpg(child.pid, signal.SIGINT)  # as a terminal does: the whole foreground group
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
     assert child.returncode == 0, out + err  # the command handled Ctrl-C and exited 0: so does awrepro
     assert saved.read_text() == "saved"
 
@@ -130,15 +148,16 @@ def test_ctrl_c_while_waiting_for_another_process_lock(repos, git_daemon, tmp_pa
     url = git_daemon.url("demo")
     registry = write_registry(tmp_path / "reg", demo_registry(f'git = "{url}"\ncommit = "{pin}"'))
     mirror = sources.mirror_path(Cache(cache_dir), url)
-    with locks.locked(mirror.with_name(mirror.name + ".lock")):  # as another awrepro fetching it would
+    lock = mirror.with_name(mirror.name + ".lock")
+    with locks.locked(lock):  # as another awrepro fetching it would
         child = _awrepro("--registry", str(registry), "--cache-dir", str(cache_dir), "fetch", "demo", cwd=tmp_path)
-        time.sleep(1.5)
-        assert child.poll() is None  # waiting for the lock
+        assert wait_until(lambda: _opened_by(child.pid, lock), timeout=60), child.communicate(timeout=60)
+        assert child.poll() is None  # waiting for the lock we hold
         started = time.monotonic()
         os.kill(child.pid, signal.SIGINT)
-        out, err = child.communicate(timeout=20)
+        out, err = child.communicate(timeout=60)
         assert child.returncode == 130, out + err
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started < 15  # it polls the lock and gives up on Ctrl-C, not at the lock's release
 
 
 def test_gc_keeps_the_environment_of_an_archive_entry(cli, tmp_path: Path, cache_dir: Path, monkeypatch) -> None:  # noqa: ANN001

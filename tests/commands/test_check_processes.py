@@ -83,7 +83,8 @@ def test_ctrl_c_kills_every_child_and_reports_every_entry(ws: Workspace, project
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("4", "0", "3")
     cases = {case.get("name"): case for case in suite.iter("testcase")}
     assert {name for name, case in cases.items() if case.find("error") is not None} == {"slow", "later", "never"}
-    assert cases["slow"].find("error").get("type") == "interrupted"
+    slow_error = cases["slow"].find("error")
+    assert slow_error is not None and slow_error.get("type") == "interrupted"
     md_rows = [line.split("`")[1] for line in markdown.read_text().splitlines() if line.startswith("| `")]
     assert md_rows == ["slow", "later", "never", "quick"]  # what did not pass first
     assert "1 passed, 3 interrupted" in markdown.read_text()

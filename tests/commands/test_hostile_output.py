@@ -11,9 +11,10 @@ import signal
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
-from lxml import etree
+from lxml import etree  # type: ignore[import-untyped]
 
 from tests.commands.checkkit import (
     Workspace,
@@ -48,12 +49,12 @@ LONG_ID = "funnel-transformer-with-a-long-paper-id"
 
 
 @pytest.fixture
-def noisy(ws: Workspace, repos, git_daemon) -> dict[str, str]:  # noqa: ANN001
+def noisy(ws: Workspace, repos, git_daemon) -> dict[str, Any]:  # noqa: ANN001
     sha = repos.create("noisy", {"noisy.py": NOISY})
     return {"url": git_daemon.url("noisy"), "commit": sha}
 
 
-def noisy_registry(code: dict[str, str], ready: Path) -> str:
+def noisy_registry(code: dict[str, Any], ready: Path) -> str:
     return registry(
         paper("ok", **code, command="python noisy.py pass"),
         paper("bad", **code, command="python noisy.py fail"),
@@ -68,7 +69,13 @@ def assert_strict_junit(path: Path) -> ET.Element:
     return ET.parse(path).getroot()
 
 
-def test_every_report_and_output_is_sanitised(ws: Workspace, noisy: dict[str, str]) -> None:
+def sub(element: ET.Element, tag: str) -> ET.Element:
+    found = element.find(tag)
+    assert found is not None, (element.tag, tag)
+    return found
+
+
+def test_every_report_and_output_is_sanitised(ws: Workspace, noisy: dict[str, Any]) -> None:
     ws.write(noisy_registry(noisy, ws.root / "unused"))
     json_path, junit_path, md_path = ws.root / "r.json", ws.root / "r.xml", ws.root / "r.md"
     done = ws.run("check", "ok", "bad", "hang", LONG_ID, "-j", "4", "--json", str(json_path), "--junit",
@@ -89,12 +96,12 @@ def test_every_report_and_output_is_sanitised(ws: Workspace, noisy: dict[str, st
     # JUnit: a strict parser accepts it; the message and the log tail arrive readable.
     suite = assert_strict_junit(junit_path)
     cases = {case.get("name"): case for case in suite.iter("testcase")}
-    failure = cases["bad"].find("failure")
-    assert "<class 'X'> & <b>bold</b>" in failure.get("message") and r"\x07" in failure.get("message")
+    failure = sub(cases["bad"], "failure")
+    assert "<class 'X'> & <b>bold</b>" in failure.get("message", "") and r"\x07" in failure.get("message", "")
     tail = failure.text or ""
     assert "error: RED" in tail and "<class 'X'>" in tail  # colour sequences dropped from logs
     assert "progress 100%" in tail and "progress 10%" not in tail  # a line as a terminal last showed it
-    assert cases["hang"].find("failure").get("type") == "timeout"
+    assert sub(cases["hang"], "failure").get("type") == "timeout"
 
     # JSON: valid UTF-8 (strictly), and the notes as printable text.
     report = json.loads(json_path.read_bytes().decode("utf-8", errors="strict"))
@@ -119,7 +126,7 @@ def test_every_report_and_output_is_sanitised(ws: Workspace, noisy: dict[str, st
     assert r"\x1b[41mRED" in ws.run("history", "bad").out
 
 
-def test_a_terminal_shows_escapes_and_whole_ids_and_statuses(ws: Workspace, noisy: dict[str, str]) -> None:
+def test_a_terminal_shows_escapes_and_whole_ids_and_statuses(ws: Workspace, noisy: dict[str, Any]) -> None:
     ws.write(noisy_registry(noisy, ws.root / "unused"))
     ws.run("check", "ok")  # builds the environment outside the terminal run
     leader, follower = pty.openpty()
@@ -153,7 +160,7 @@ def test_a_terminal_shows_escapes_and_whole_ids_and_statuses(ws: Workspace, nois
     assert re.match(r"ID\s+Status\s+Level\s+Stage\s+Duration\s+N\S*$", table[0].rstrip()), table
 
 
-def test_a_cancelled_run_of_noisy_entries_is_in_every_report(ws: Workspace, noisy: dict[str, str]) -> None:
+def test_a_cancelled_run_of_noisy_entries_is_in_every_report(ws: Workspace, noisy: dict[str, Any]) -> None:
     ready = ws.root / "waiting"
     ws.write(noisy_registry(noisy, ready))
     json_path, junit_path, md_path, out_path = (ws.root / name for name in ("r.json", "r.xml", "r.md", "out.txt"))
@@ -177,7 +184,7 @@ def test_a_cancelled_run_of_noisy_entries_is_in_every_report(ws: Workspace, nois
     assert table_row(output, "wait")[:2] == ["wait", "interrupted"]
     suite = assert_strict_junit(junit_path)
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("3", "1", "1")
-    waited = next(case for case in suite.iter("testcase") if case.get("name") == "wait").find("error")
+    waited = sub(next(case for case in suite.iter("testcase") if case.get("name") == "wait"), "error")
     assert waited.get("type") == "interrupted" and "<class 'X'>" in (waited.text or "")  # its log so far
     assert statuses(json.loads(json_path.read_text())) == {"wait": "interrupted", "ok": "passed", "bad": "failed"}
     text = md_path.read_text()
