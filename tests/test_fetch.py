@@ -93,7 +93,8 @@ def test_fetch_a_force_pushed_away_commit_fails_with_one_line(fetch, repos, git_
     result = fetch(demo_registry(git_code(url, gone)), "demo")
 
     assert result.code == 1
-    assert fetch_error(result.out) == f"commit {gone[:12]} not found in {url}: force-pushed away or deleted upstream"
+    assert fetch_error(result.out) == f"commit {gone[:12]} not found in {url}: check that it is typed right (the full id of a "
+                                      "commit of this repository); if it is, it was force-pushed away or deleted upstream"
     assert "Traceback" not in result.err
     assert checkout_dirs(cache_dir) == []
 
@@ -349,7 +350,7 @@ def _patched_registry(tmp_path: Path, url: str, pin: str, name: str, text: str) 
     return demo_registry(git_code(url, pin), env=f'patches = ["patches/{name}"]')
 
 
-def test_a_patch_that_no_longer_applies_fails_with_one_line(fetch, repos, git_daemon, tmp_path, cache_dir):
+def test_a_patch_that_does_not_apply_names_the_hunk_in_one_line(fetch, repos, git_daemon, tmp_path, cache_dir):
     pin = repos.create("demo", FILES)
     url = git_daemon.url("demo")
 
@@ -357,9 +358,13 @@ def test_a_patch_that_no_longer_applies_fails_with_one_line(fetch, repos, git_da
 
     assert result.code == 1
     message = fetch_error(result.out)
-    assert message.startswith(f"patch patches/bad.patch no longer applies to {url}@{pin[:12]}: ")
-    assert "hello.py" in message
+    assert message.startswith(f"patch patches/bad.patch does not apply to {url}@{pin[:12]}: "
+                              "the hunk at hello.py:1 does not match the file there")
     assert checkout_dirs(cache_dir) == []
+    elsewhere = BAD_PATCH.replace("hello.py", "sub/missing.py")
+    missing = fetch_error(fetch(_patched_registry(tmp_path, url, pin, "other.patch", elsewhere), "demo").out)
+    assert missing.endswith("sub/missing.py is not in the checkout (paths in a patch start at the repository's "
+                            "root, even for an entry with a subdir)")
 
 
 def test_a_patch_that_applies_is_in_the_checkout_and_verify_keeps_it(fetch, repos, git_daemon, tmp_path):

@@ -353,6 +353,8 @@ def check(
     failed: FailedOpt = False,
     changed: ChangedOpt = False,
     dry_run: DryRunOpt = False,
+    smoke_command: Annotated[Optional[str], typer.Option("--smoke-command", metavar="CMD", help="Try this smoke test (a shell command) on the one entry named, instead of the registry's.", show_default=False)] = None,
+    smoke_script: Annotated[Optional[Path], typer.Option("--smoke-script", metavar="FILE", help="Try this Python file as the smoke test of the one entry named.", show_default=False)] = None,
 ) -> None:
     """Fetch, set up and smoke-test entries in parallel; print a table, write reports, record history."""
     from awrepro.commands import check as command
@@ -368,6 +370,8 @@ def check(
         raise UsageError("--shard splits --all; give no entry ids with it")
     loaded, entries = _selected(settings, ids, all_ or bool(shard_spec), _filters(section, tag, exclude, failed, changed),
                                 db, dry_run)
+    if smoke_command is not None or smoke_script is not None:
+        entries = command.with_trial_smoke(entries, smoke_command, smoke_script)
     options = _runner_options(mirror, allow_file, backend, gpu, timeout)
     if dry_run:
         if shard_spec:

@@ -88,6 +88,8 @@ _KINDS = (
     ("unadvertised", ("not our ref", "unadvertised object", "couldn't find remote ref", "no such remote ref")),
     ("unreachable", ("could not resolve host", "network is unreachable", "connection refused", "failed to connect",
                      "unable to connect", "no route to host", "unable to look up")),
+    # The server said why it cannot send (a damaged or incomplete copy): trying again will not help.
+    ("server", ("remote: fatal:", "corruption on the remote side", "unable to read")),
     ("transient", ("connection reset", "early eof", "remote end hung up unexpectedly", "rpc failed", "timed out",
                    "http 502", "http 503", "http 504", "the requested url returned error: 5",
                    "unexpected disconnect", "temporary failure")),
@@ -95,7 +97,7 @@ _KINDS = (
 
 
 def classify(output: str) -> str:
-    """``not-found``, ``auth``, ``unadvertised``, ``unreachable``, ``transient`` or ``other``."""
+    """``not-found``, ``auth``, ``unadvertised``, ``unreachable``, ``server``, ``transient`` or ``other``."""
     text = output.lower()
     for kind, phrases in _KINDS:
         if any(phrase in text for phrase in phrases):
@@ -157,7 +159,8 @@ def fetch_commit(repo: Path, url: str, commit: str, *, allow_file: bool, log_pat
     if full not in ("ok", "unadvertised"):
         raise FetchError(_permanent_message(full, url, commit, output))
     if not _reachable_from(repo, commit, "refs/awrepro/remote/"):  # not just a leftover of a killed fetch
-        raise FetchError(f"commit {commit[:12]} not found in {url}: force-pushed away or deleted upstream")
+        raise FetchError(f"commit {commit[:12]} not found in {url}: check that it is typed right (the full id of a "
+                         "commit of this repository); if it is, it was force-pushed away or deleted upstream")
     checked(["update-ref", pin_ref, commit], what="git update-ref", cwd=repo)
 
 
@@ -244,6 +247,8 @@ def _permanent_message(kind: str, url: str, commit: str, output: str) -> str:
         return f"network unreachable: cannot connect to {url} ({detail})"
     if kind == "transient":
         return f"fetching {url} kept failing after {RETRIES} tries ({detail})"
+    if kind == "server":
+        return f"{url} cannot send commit {commit[:12]} ({detail}): its copy is damaged or incomplete; not retried"
     return f"fetching {commit[:12]} from {url} failed: {detail}"
 
 
@@ -255,6 +260,9 @@ def explain(output: str) -> str:
 def _detail(kind: str, output: str) -> str:
     """git's line that names the failure: its last error line can be a bare
     ``fatal: unable to connect to HOST:``, with ``errno=Connection refused`` on the next line."""
+    told = [line.strip() for line in output.splitlines() if line.strip().startswith("remote: fatal:")]
+    if told:  # the server's own reason beats what the client made of it ("bad pack header")
+        return told[-1][:300]
     phrases = dict(_KINDS).get(kind, ())
     for line in reversed(output.splitlines()):
         if any(phrase in line.lower() for phrase in phrases):

@@ -202,6 +202,10 @@ def _toml_error_line(shown: str, exc: Exception) -> str:
     if not found:
         return f"{shown}: invalid TOML: {message}"
     reason = message[: found.start()].strip()
+    if "Unescaped '\\'" in reason:  # a regular expression (or a path) in a "..." string
+        reason += ("; in a double-quoted string a backslash starts an escape: write a regular expression as a "
+                   "single-quoted literal string, which keeps it as it is (expect = 'OK \\(1, 4\\)', or "
+                   "'''...''' across lines)")
     return f"{shown}:{found.group(1)}:{found.group(2)}: invalid TOML: {reason}"
 
 

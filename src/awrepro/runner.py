@@ -165,8 +165,20 @@ def run_smoke(impl: Implementation, mode: str, root: Path, environment: envs.Env
     if not done.ok:
         return "failed", process.last_error_line(done.output) or f"exit code {done.returncode}"
     if smoke.expect and not static and not re.search(smoke.expect, done.output):
-        return "failed", f"output did not match {smoke.expect!r}"
+        return "failed", expect_failure(smoke.expect, done.output)
     return "passed", "" if not static else static.reason
+
+
+EXPECT_TAIL_LINES = 3
+
+
+def expect_failure(expect: str, output: str) -> str:
+    """Why a passing command failed its ``expect``: the pattern as written (never repr'd: that
+    doubles each backslash), that it is a regular expression, and the end of the output."""
+    tail = [line.strip()[:160] for line in output.splitlines() if line.strip()][-EXPECT_TAIL_LINES:]
+    seen = " | ".join(tail) if tail else "(no output)"
+    return (f"output did not match expect '{expect}' (a regular expression: put a backslash before "
+            f". ( ) [ ] + * ? to match one as it is); its last lines: {seen}")
 
 
 def _smoke_environ(impl: Implementation, root: Path, environment: envs.Environment | None,

@@ -48,8 +48,26 @@ def apply_patches(work: Path, patches: list[tuple[str, bytes]], code: Code, log_
         finally:
             patch_file.unlink()
         if not done.ok:
-            raise FetchError(f"patch {name} no longer applies to {code.url}@{(code.pin or '')[:12]}: "
-                             f"{process.last_error_line(done.output)}")
+            raise FetchError(f"patch {name} does not apply to {code.url}@{(code.pin or '')[:12]}: "
+                             f"{patch_problem(done.output) or process.last_error_line(done.output)}")
+
+
+def patch_problem(output: str) -> str:
+    """What ``git apply`` says went wrong, as a file and line the author can open."""
+    import re
+
+    hunk = re.search(r"patch failed: (.+):(\d+)$", output, re.M)
+    if hunk:
+        return (f"the hunk at {hunk.group(1)}:{hunk.group(2)} does not match the file there "
+                "(make the patch against this commit: git diff in a checkout of it)")
+    missing = re.search(r"error: (.+): (?:No such file or directory|does not exist in index)$", output, re.M)
+    if missing:
+        return (f"{missing.group(1)} is not in the checkout (paths in a patch start at the repository's root, "
+                "even for an entry with a subdir)")
+    corrupt = re.search(r"corrupt patch at line (\d+)", output)
+    if corrupt:
+        return f"the patch file is corrupt at its line {corrupt.group(1)} (git-apply format: a git diff)"
+    return ""
 
 
 def replace_dir(temporary: Path, final: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from typing import Any
 
 from tests.gitfixtures import free_port
@@ -219,3 +220,57 @@ def test_dry_run_of_a_shard_plans_only_that_shard(ws: Workspace, project: Projec
     shards = [ws.run("check", "--shard", f"{k}/2", "--dry-run").out.split() for k in (1, 2)]
     firsts = [{w for w in words if w.startswith("p") and w[1:].isdigit()} for words in shards]
     assert firsts[0] | firsts[1] == {"p0", "p1", "p2", "p3"} and not firsts[0] & firsts[1]
+
+
+def test_a_damaged_server_is_named_by_its_own_line_and_not_retried(ws: Workspace, repos, git_daemon) -> None:  # noqa: ANN001
+    sha = repos.create("broken", {"a.txt": "kept\n", "b.txt": "lost on the server\n"})
+    blob = subprocess.run(["git", "rev-parse", f"{sha}:b.txt"], cwd=repos.work_tree("broken"), check=True,
+                          capture_output=True, text=True).stdout.strip()
+    (repos.bare / "broken.git" / "objects" / blob[:2] / blob[2:]).unlink()  # pushed objects stay loose
+    ws.write(registry(paper("broken", url=git_daemon.url("broken"), commit=sha, command="true")))
+    done = ws.run("check", "broken")
+    assert done.code == 1
+    record = json.loads(ws.run("status", "--json").out)[0]["last_run"]
+    assert record["status"] == "fetch-error"
+    assert f"remote: fatal: unable to read {blob}" in record["note"] and "not retried" in record["note"]
+    assert "bad pack header" not in record["note"]
+    fetch_log = ws.run("log", "broken").out
+    assert fetch_log.count(f"remote: fatal: unable to read {blob}") == 2  # once in the note, once in the log: one try
+
+
+def test_authoring_a_smoke_test_without_editing_the_registry(ws: Workspace, project: Project, tmp_path) -> None:  # noqa: ANN001
+    code = {"url": project.url, "commit": project.sha}
+    text = registry(paper("model", **code, command="echo loading; echo 'OK (2, 4)'", expect=r"OK \(2, 8\)"),
+                    paper("other", **code, command="true"))
+    ws.write(text)
+    failed = ws.run("check", "model")
+    assert failed.code == 1
+    note = json.loads(ws.run("status", "--json").out)[0]["last_run"]["note"]
+    assert note == (r"output did not match expect 'OK \(2, 8\)' (a regular expression: put a backslash before "
+                    ". ( ) [ ] + * ? to match one as it is); its last lines: loading | OK (2, 4)")
+
+    tried = ws.run("check", "model", "--smoke-command", "echo 'OK (2, 8)'")
+    assert tried.code == 0, tried.out
+    script = tmp_path / "try.py"
+    script.write_text("print('OK (2, 8)')\n")
+    assert ws.run("check", "model", "--smoke-script", str(script)).code == 0
+    script.write_text("raise SystemExit('no module named foo')\n")
+    broken = ws.run("check", "model", "--smoke-script", str(script))
+    assert broken.code == 1 and "no module named foo" in ws.run("log", "model").out
+    assert ws.registry.read_text() == text  # the registry was never touched
+    # What ran last is not what the registry says, so "model" counts as changed ("other" never ran).
+    planned = [line.split()[0] for line in ws.run("check", "--changed", "--dry-run").out.splitlines()]
+    assert planned == ["model", "other"]
+
+    for args in (("model", "other"), ("--all",)):
+        wrong = ws.run("check", *args, "--smoke-command", "true")
+        assert wrong.code == 2 and "on one entry with code" in wrong.err
+    assert ws.run("check", "model", "--smoke-script", str(tmp_path / "nope.py")).code == 2
+
+
+def test_a_backslash_in_a_double_quoted_string_suggests_a_literal_string(ws: Workspace) -> None:
+    ws.write('format = 1\n\n[papers.x]\ntitle = "X"\nexpect = "OK \\(1, 4\\)"\n')
+    done = ws.run("validate")
+    assert done.code == 2
+    assert done.err.startswith(f"error: {ws.registry}:5:16: invalid TOML: Unescaped '\\' in a string; ")
+    assert "single-quoted literal string" in done.err and "expect = 'OK \\(1, 4\\)'" in done.err

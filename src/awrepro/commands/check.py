@@ -101,3 +101,30 @@ def exit_code(results: list[Result], regressions: list[Result], fail_on: str) ->
     if fail_on == "regression":
         return EXIT_FAILED if regressions else EXIT_OK
     return EXIT_FAILED if any(r.failing for r in results) else EXIT_OK
+
+
+def with_trial_smoke(entries: Sequence[Entry], command: str | None, script_file: Path | None) -> list[Entry]:
+    """``--smoke-command``/``--smoke-script``: one entry, its smoke test replaced for this run only.
+
+    The rest of its smoke table (cwd, timeout, gpu, expect) stays; the registry is not touched.
+    The result is recorded with the trial's spec, so ``--changed`` still picks the entry.
+    """
+    from awrepro.errors import UsageError
+    from awrepro.registry import Entry
+
+    if command is not None and script_file is not None:
+        raise UsageError("give --smoke-command or --smoke-script, not both")
+    with_code = [e for e in entries if e.impl is not None]
+    if len(entries) != 1 or not with_code:
+        raise UsageError("--smoke-command and --smoke-script try a smoke test on one entry with code; name one")
+    entry = with_code[0]
+    assert entry.impl is not None and entry.name is not None
+    script = None
+    if script_file is not None:
+        try:
+            script = script_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--smoke-script {script_file}: cannot read it ({exc})") from None
+    smoke = entry.impl.smoke._replace(command=command, script=script)
+    paper = entry.paper._replace(impl={**entry.paper.impl, entry.name: entry.impl._replace(smoke=smoke)})
+    return [Entry(entry.paper_id, paper, entry.name, entry.primary)]

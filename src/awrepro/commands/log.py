@@ -46,7 +46,7 @@ def run(registry: LoadedRegistry, db: Path, entry_id: str, *, stage: str | None,
 
 
 def _print_summary(entry_id: str, record: history.Record, folder: Path | None) -> None:
-    level = f" ({record.level})" if record.level else ""
+    level = f" ({record.level})" if record.level and record.stage in (None, "smoke") else ""
     where = f" at {record.stage}" if record.stage else ""
     console.print_plain(f"{entry_id}: {record.status}{level}{where} in run {record.run_id}, {record.finished_at}, "
                         f"{record.duration:.1f}s")
@@ -58,7 +58,7 @@ def _print_summary(entry_id: str, record: history.Record, folder: Path | None) -
     for name in STAGES:
         path = folder / f"{name}.log"
         if path.is_file():
-            console.print_plain(f"  {name:<6} {_stage_state(name, record):<10} {path}")
+            console.print_plain(f"  {name:<6} {_stage_state(name, record):<11} {path}")
     if not folder.is_dir():
         console.print_plain(f"logs: {folder} is gone (removed by hand or by a cache cleanup)")
 
