@@ -93,8 +93,9 @@ def test_fetch_a_force_pushed_away_commit_fails_with_one_line(fetch, repos, git_
     result = fetch(demo_registry(git_code(url, gone)), "demo")
 
     assert result.code == 1
-    assert fetch_error(result.out) == f"commit {gone[:12]} not found in {url}: check that it is typed right (the full id of a "
-                                      "commit of this repository); if it is, it was force-pushed away or deleted upstream"
+    assert fetch_error(result.out) == (f"commit {gone[:12]} not found in {url}: check that it is typed right "
+                                        "(the full id of a commit of this repository); if it is, it was force-pushed "
+                                        "away or deleted upstream")
     assert "Traceback" not in result.err
     assert checkout_dirs(cache_dir) == []
 

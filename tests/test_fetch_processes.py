@@ -198,8 +198,9 @@ def test_a_leftover_of_a_killed_fetch_is_not_taken_for_a_force_pushed_commit(
     out, err = again.communicate(timeout=60)
 
     assert again.returncode == 1, out + err
-    assert fetch_error(out) == f"commit {doomed[:12]} not found in {url}: check that it is typed right (the full id of a "
-                                      "commit of this repository); if it is, it was force-pushed away or deleted upstream"
+    assert fetch_error(out) == (f"commit {doomed[:12]} not found in {url}: check that it is typed right "
+                                        "(the full id of a commit of this repository); if it is, it was force-pushed "
+                                        "away or deleted upstream")
     assert checkout_dirs(cache_dir) == []
 
 

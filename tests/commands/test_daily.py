@@ -239,7 +239,7 @@ def test_a_damaged_server_is_named_by_its_own_line_and_not_retried(ws: Workspace
 
 
 def test_authoring_a_smoke_test_without_editing_the_registry(ws: Workspace, project: Project, tmp_path) -> None:  # noqa: ANN001
-    code = {"url": project.url, "commit": project.sha}
+    code: dict[str, Any] = {"url": project.url, "commit": project.sha}
     text = registry(paper("model", **code, command="echo loading; echo 'OK (2, 4)'", expect=r"OK \(2, 8\)"),
                     paper("other", **code, command="true"))
     ws.write(text)
