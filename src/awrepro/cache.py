@@ -6,6 +6,7 @@
     <cache>/envs/       one environment per hash of its spec
     <cache>/logs/       one folder per run, one log per entry and stage
     <cache>/results.db  SQLite history of every check
+    <cache>/links.db    link results of ``awrepro links`` (good ones, for a day)
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ class Cache:
     @property
     def results_db(self) -> Path:
         return self.root / "results.db"
+
+    @property
+    def links_db(self) -> Path:
+        return self.root / "links.db"
 
     def in_use(self) -> AbstractContextManager[None]:
         """Held (shared) by every command that builds or reads cache entries, so gc never

@@ -18,7 +18,7 @@ def short_title(title: str, limit: int = 48) -> str:
 
 
 def code_summary(entry: Entry) -> str:
-    return entry.impl.code.short() if entry.impl else "no code"
+    return entry.impl.code.short() if entry.impl else ("draft" if entry.draft else "no code")
 
 
 def code_data(code: Code) -> dict[str, Any]:

@@ -77,6 +77,14 @@ def github(tmp_path: Path, isolated_environment: Path) -> Iterator[FakeGitHub]:
         daemon.stop()
 
 
+# A smoke test that passes until the file FLAG exists.
+FAILS_ONCE_FLAG_EXISTS = '''script = """
+import pathlib, sys
+flag = pathlib.Path(r'{flag}')
+print('FLAG is there: failing' if flag.exists() else 'no FLAG: passing')
+sys.exit(flag.exists())
+"""'''
+
 # Papers of the seed list (matched by arXiv id), with real code behind git daemon and smoke tests
 # that pass, fail (once FLAG exists), pass statically, or do not exist yet (a draft).
 CHECKED_REGISTRY = '''format = 1
@@ -130,12 +138,7 @@ git = "https://github.com/someone/longformer-port"
 commit = "{port}"
 
 [papers.longformer.impl.port.smoke]
-script = """
-import pathlib, sys
-flag = pathlib.Path(r'{flag}')
-print('FLAG is there: failing' if flag.exists() else 'no FLAG: passing')
-sys.exit(flag.exists())
-"""
+{fails_once_flag_exists}
 
 [papers.linformer]
 title = "Linformer: Self-Attention with Linear Complexity"
@@ -150,12 +153,7 @@ git = "https://github.com/facebookresearch/fairseq"
 commit = "{fairseq}"
 
 [papers.linformer.impl.fairseq.smoke]
-script = """
-import pathlib, sys
-flag = pathlib.Path(r'{flag}')
-print('FLAG is there: failing' if flag.exists() else 'no FLAG: passing')
-sys.exit(flag.exists())
-"""
+{fails_once_flag_exists}
 
 [papers.muse]
 title = "MUSE: Parallel Multi-Scale Attention for Sequence to Sequence Learning"
@@ -189,7 +187,7 @@ def checked(cli, github: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyP
     shas = {key: github.add(url, {"model.py": "print('model')\n"}) for key, url in names.items()}
     flag = tmp_path / "FLAG"
     registry = tmp_path / "registry.toml"
-    registry.write_text(CHECKED_REGISTRY.format(flag=flag, **shas))
+    registry.write_text(CHECKED_REGISTRY.format(fails_once_flag_exists=FAILS_ONCE_FLAG_EXISTS.format(flag=flag), **shas))
     cache = tmp_path / "cache"
     common = ("--registry", str(registry), "--cache-dir", str(cache), "check", "--all", "-j", "2", "--fail-on", "never")
     first = cli(*common, "--json", str(tmp_path / "first.json"))

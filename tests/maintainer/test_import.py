@@ -124,6 +124,18 @@ def test_a_repository_that_cannot_be_pinned_writes_nothing(cli, github: FakeGitH
     assert heads
 
 
+def test_a_paper_listed_twice_is_added_once(cli, tmp_path: Path) -> None:
+    listing = tmp_path / "list.md"
+    bullet = "* Longformer: The Long-Document Transformer [arXiv Apr. 2020] [[__pdf__](https://arxiv.org/pdf/2004.05150.pdf)]\n"
+    listing.write_text("# Papers\n## Sparse\n" + bullet + "## Again\n" + bullet)
+    target = tmp_path / "r.toml"
+    result = cli("import", str(listing), "--into", str(target))
+    assert result.code == 0, result.err
+    assert f"{listing}:5: 'Longformer: The Long-Document Transformer' is listed again; kept once" in result.err
+    assert target.read_text().count("[papers.") == 1
+    assert cli("--registry", str(target), "validate").code == 0
+
+
 def test_a_bullet_without_a_year_is_a_clear_error(cli, tmp_path: Path) -> None:
     listing = tmp_path / "list.md"
     listing.write_text("# Papers\n## Misc\n* Some Paper [Workshop] [[__pdf__](https://example.org/p.pdf)]\n")

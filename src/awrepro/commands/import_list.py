@@ -51,9 +51,13 @@ def run(list_path: Path, into: Path, *, update: bool, allow_file: bool = False) 
     added = updated = 0
     for paper in listed:
         paper_id = matched[paper.line]
+        if paper_id is None and awesome.find(paper, known):  # the list names it twice: the first one counts
+            console.warning(f"{shown}:{paper.line}: {paper.title!r} is listed again; kept once")
+            continue
         if paper_id is None:
             paper_id = awesome.short_id(paper.title, taken)
             taken.add(paper_id)
+            known[paper_id] = {"arxiv": paper.arxiv, "pdf": paper.pdf, "title": paper.title}
             table.add(paper_id, _new_paper(paper, pins))
             added += 1
             console.print_plain(f"added    {paper_id}  {_what(paper, pins)}")
