@@ -48,6 +48,16 @@ class FakeGitHub:
         git("push", "-q", "--force", str(bare), "HEAD:refs/heads/main", cwd=path)
         return git("rev-parse", "HEAD", cwd=path)
 
+    def side_branch(self, url: str, branch: str) -> str:
+        """A commit on ``branch`` only (not on main), published; returns its sha."""
+        path = self._work(url)
+        git("checkout", "-q", "-b", branch, cwd=path)
+        git("commit", "-q", "--allow-empty", "-m", f"on {branch}", cwd=path)
+        sha = git("rev-parse", "HEAD", cwd=path)
+        git("push", "-q", str(self.bare(url)), f"{branch}:refs/heads/{branch}", cwd=path)
+        git("checkout", "-q", "main", cwd=path)
+        return sha
+
     def tag(self, url: str, name: str) -> None:
         git("tag", name, cwd=self._work(url))
         git("push", "-q", str(self.bare(url)), f"refs/tags/{name}", cwd=self._work(url))

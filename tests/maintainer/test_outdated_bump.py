@@ -58,8 +58,9 @@ def _upstream(github: FakeGitHub) -> dict[str, str]:
 
 def test_outdated_reports_behind_up_to_date_and_vanished(cli, github: FakeGitHub, tmp_path: Path) -> None:
     shas = _upstream(github)
+    aside = github.side_branch(STILL, "experiment")
     registry = _registry(tmp_path / "registry.toml", {"old": (MODEL, shas["c1"]), "fresh": (STILL, shas["still"]),
-                                                      "lost": (GONE, shas["gone"])})
+                                                      "lost": (GONE, shas["gone"]), "aside": (STILL, aside)})
     shutil.rmtree(github.bare(GONE))
     result = cli("--registry", str(registry), "outdated", "--json")
     assert result.code == 0, result.err
@@ -69,6 +70,8 @@ def test_outdated_reports_behind_up_to_date_and_vanished(cli, github: FakeGitHub
     assert rows["old"]["pin_age_days"] == 30
     assert rows["fresh"]["state"] == "up-to-date" and rows["fresh"]["behind"] == 0
     assert rows["lost"]["state"] == "vanished" and rows["lost"]["note"] == f"repository not found: {GONE}"
+    assert rows["aside"]["state"] == "off-branch" and rows["aside"]["behind"] is None
+    assert rows["aside"]["pin_date"] is not None  # fetched by its id: the pin exists, on another branch
     table = cli("--registry", str(registry), "outdated", "old")
     assert table.code == 0 and "\nold  behind  " in table.out and "1 pin: 1 behind" in table.out
 
