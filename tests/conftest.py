@@ -31,6 +31,7 @@ def isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # any mkdir below a file fails
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
     for name in ("AWREPRO_CACHE_DIR", "AWREPRO_REGISTRY", "AWREPRO_MIRROR", "GITHUB_STEP_SUMMARY"):
         monkeypatch.delenv(name, raising=False)
     for name, value in _GIT_ENV.items():

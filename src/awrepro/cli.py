@@ -86,11 +86,16 @@ def _global(
     registry: Annotated[Optional[Path], typer.Option("--registry", metavar="PATH", help="Registry file (else $AWREPRO_REGISTRY, else ./registry.toml or a parent's, else the shipped one).", show_default=False)] = None,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", metavar="PATH", help="Cache folder (else $AWREPRO_CACHE_DIR, else the user cache folder).", show_default=False)] = None,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More output.", show_default=False)] = 0,
-    quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.", show_default=False)] = 0,
+    quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output (check: only failures and the summary).", show_default=False)] = 0,
+    color: Annotated[str, typer.Option("--color", metavar="auto|always|never", help="Colour: auto follows the terminal, NO_COLOR and FORCE_COLOR.")] = "auto",
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     from awrepro import console, logfile
+    from awrepro.errors import UsageError
 
+    if color not in console.COLOR_MODES:
+        raise UsageError(f"--color {color!r}: use auto, always or never")
+    console.set_color(color)
     console.set_verbosity(verbose - quiet)
     logfile.remember_cache_dir(cache_dir)
     ctx.obj = Settings(registry=registry, cache_dir=cache_dir)

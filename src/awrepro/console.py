@@ -2,6 +2,9 @@
 
 Markup is off everywhere: ids, paths and commands can contain '[' and must print as they are.
 When stdout is not a terminal (or NO_COLOR is set) output is plain: no colour, no control codes.
+Colour follows ``--color auto|always|never``; with ``auto``, ``NO_COLOR`` turns it off and
+``FORCE_COLOR`` on (colour in a CI log, which is no terminal), else a terminal gets it. A live
+display (moving rows, a bar) needs a real terminal whatever the colour.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ if TYPE_CHECKING:
 _PLAIN_WIDTH = 200  # wide enough that a pipe or CI log never wraps a table row
 
 _verbosity = 0
+COLOR_MODES = ("auto", "always", "never")
+_color = "auto"
 
 
 def set_verbosity(level: int) -> None:
@@ -30,8 +35,24 @@ def verbosity() -> int:
     return _verbosity
 
 
-@functools.lru_cache(maxsize=4)  # one Console per stream: tests swap sys.stdout, so key on the stream itself
-def _make(stream: Any) -> Console:
+def set_color(mode: str) -> None:
+    global _color
+    _color = mode
+
+
+def colored(stream: Any) -> bool:
+    """Whether output on ``stream`` gets colour (see the module's docstring)."""
+    if _color != "auto":
+        return _color == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return bool(stream.isatty())
+
+
+@functools.lru_cache(maxsize=8)  # one Console per stream and colour: tests swap sys.stdout, so key on the stream itself
+def _make(stream: Any, color: bool) -> Console:
     from rich.console import Console
 
     is_tty = stream.isatty()
@@ -43,18 +64,19 @@ def _make(stream: Any) -> Console:
         highlight=False,
         soft_wrap=not is_tty,
         width=width,
-        no_color=not is_tty or None,
+        force_terminal=True if color and not is_tty else None,  # colour in a CI log, when asked
+        no_color=not color or None,
     )
 
 
 def out() -> Console:
     """The console for results (stdout). Made per call so tests can swap sys.stdout."""
-    return _make(sys.stdout)
+    return _make(sys.stdout, colored(sys.stdout))
 
 
 def err() -> Console:
     """The console for messages (stderr)."""
-    return _make(sys.stderr)
+    return _make(sys.stderr, colored(sys.stderr))
 
 
 def is_terminal() -> bool:
@@ -67,21 +89,14 @@ def print_plain(text: str = "") -> None:
     sys.stdout.flush()
 
 
-def printable(text: str) -> str:
-    """Text from outside (a log) with its control characters shown escaped, never interpreted."""
-    if text.isprintable():
-        return text
-    return "".join(c if c == "\t" or c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def _say(stream: Any, message: str, style: str) -> None:
     """Styled through rich in a terminal; written as it is elsewhere (and without importing rich).
     Messages carry text from outside (git's errors, smoke-test output): controls are shown escaped."""
     from awrepro.sanitize import printable
 
     message = "\n".join(printable(line) for line in message.split("\n"))
-    if stream.isatty():
-        _make(stream).print(message, style=style)
+    if stream.isatty() or (style and colored(stream)):
+        _make(stream, colored(stream)).print(message, style=style)
     else:
         stream.write(message + "\n")
         stream.flush()

@@ -118,13 +118,15 @@ def result_line(result: Result) -> str:
     return printable(f"{result.entry_id}  {result.status}{level}  {result.duration:.1f}s{note}")
 
 
-def print_check_table(results: Sequence[Result], regressions: set[str]) -> None:
-    """The table, the counts, and the full log path of every failing entry on a line of its own."""
+def print_check_table(results: Sequence[Result], regressions: set[str], *, only_failing: bool = False) -> None:
+    """The table, the counts, and the full log path of every failing entry on a line of its own.
+    ``only_failing`` (``-q``): the table lists only failing entries (none: no table); the counts stay whole."""
     rows: list[list[Cell]] = [
         [r.entry_id, (r.status + (" (regression)" if r.full_id in regressions else ""), style_of(r.status)),
          r.level or "", r.failed_stage or "", f"{r.duration:.1f}s", r.note]
-        for r in results]
-    print_table(("ID", "Status", "Level", "Stage", "Duration", "Note"), rows, shrink=("Note",))
+        for r in results if r.failing or not only_failing]
+    if rows or not only_failing:
+        print_table(("ID", "Status", "Level", "Stage", "Duration", "Note"), rows, shrink=("Note",))
     counts = summary(list(results))
     console.say(", ".join(f"{n} {status}" for status, n in counts.items() if n) or "nothing to check", style="bold")
     logs = [r for r in results if r.failing and r.log_path]

@@ -274,3 +274,67 @@ def test_a_backslash_in_a_double_quoted_string_suggests_a_literal_string(ws: Wor
     assert done.code == 2
     assert done.err.startswith(f"error: {ws.registry}:5:16: invalid TOML: Unescaped '\\' in a string; ")
     assert "single-quoted literal string" in done.err and "expect = 'OK \\(1, 4\\)'" in done.err
+
+
+def run_in_terminal(argv: list[str], env: dict[str, str], deadline_s: float = 120) -> str:
+    """Run ``argv`` with a real pseudo-terminal as stdin, stdout and stderr; return all it drew."""
+    import os
+    import pty
+    import time
+
+    master, slave = pty.openpty()
+    child = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    chunks = []
+    deadline = time.monotonic() + deadline_s
+    try:
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(master)
+        child.wait(timeout=30)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_live_view_shows_stage_time_queue_elapsed_and_estimate_and_its_bar_under_no_color(
+        ws: Workspace, project: Project) -> None:
+    import os
+    import re
+
+    code: dict[str, Any] = {"url": project.url, "commit": project.sha}
+    ws.write(registry(*(paper(f"slow{i}", **code, command="sleep 1") for i in range(3))))
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "150"}
+    raw = run_in_terminal(ws.argv("check", "--all", "-j", "1"), env)
+    assert not re.search(r"\x1b\[(3|9)\dm", raw)  # no colour at all
+    first = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw)  # styles and cursor moves out of the way
+    assert "queued (2): " in first and "queued (1): " in first
+    assert re.search(r"slow\d\s+smoke\s+\d\.\ds", first)  # the time in the current stage
+    assert re.search(r"check \[#*\.+\] 0/3 elapsed 0:0\d", first), first[-2000:]  # a bar made of characters
+    assert "left" not in first  # no recorded durations yet: no estimate
+    second = run_in_terminal(ws.argv("check", "--all", "-j", "1"), env)
+    assert re.search(r"elapsed 0:0\d, about 0:0\d left", second)
+
+
+def test_quiet_prints_only_failures_and_color_follows_the_option_and_force_color(ws: Workspace, project: Project,
+                                                                                   monkeypatch) -> None:  # noqa: ANN001
+    code: dict[str, Any] = {"url": project.url, "commit": project.sha}
+    ws.write(registry(paper("good", **code, command="true"), paper("bad", **code, command="exit 3")))
+    quiet = ws.run("-q", "check", "--all")
+    assert quiet.code == 1
+    assert [line.split()[0] for line in quiet.out.splitlines() if line.strip()][:3] == ["bad", "ID", "bad"]
+    assert "good" not in quiet.out and "1 passed, 1 failed" in quiet.out
+    assert "\x1b[" not in quiet.out
+
+    always = ws.run("--color", "always", "check", "--all")
+    assert "\x1b[" in always.out  # colour although the output is not a terminal (a CI log)
+    assert "\x1b[" not in ws.run("--color", "never", "check", "--all").out
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert "\x1b[" in ws.run("check", "--all").out
+    assert "\x1b[" not in ws.run("--color", "never", "check", "--all").out
+    assert ws.run("--color", "sometimes", "list").code == 2

@@ -36,14 +36,16 @@ def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], *, job
         log_dir = cache.new_log_folder("check")
         run_id = history.start_run(conn, str(registry.path))
         started_at = history.now_iso()
-        results, interrupted = _run_all(ordered, registry, cache, options, log_dir, jobs, conn, run_id)
+        estimates = {e.id: durations[e.full_id] for e in ordered if e.full_id in durations}
+        board = Board(len(ordered), "check", order=[e.id for e in ordered], estimates=estimates, jobs=jobs)
+        results, interrupted = _run_all(ordered, registry, cache, options, log_dir, jobs, conn, run_id, board)
         history.finish_run(conn, run_id, interrupted=interrupted)
         previous = history.previous(conn, run_id)
     order = {e.full_id: i for i, e in enumerate(entries)}
     results.sort(key=lambda r: order[r.full_id])
     regressions = [r for r in results if r.failing and kind(r.status).about_code and r.full_id in previous
                    and previous[r.full_id].status == "passed"]
-    report.print_check_table(results, {r.full_id for r in regressions})
+    report.print_check_table(results, {r.full_id for r in regressions}, only_failing=console.verbosity() < 0)
     report_files.write_all(results, reports, registry=display_path(registry.path), started_at=started_at,
                            finished_at=history.now_iso(), interrupted=interrupted)
     if interrupted:
@@ -54,13 +56,12 @@ def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], *, job
 
 
 def _run_all(entries: list[Entry], registry: LoadedRegistry, cache: Cache, options: runner.Options, log_dir: Path,
-             jobs: int, conn: sqlite3.Connection, run_id: int) -> tuple[list[Result], bool]:
+             jobs: int, conn: sqlite3.Connection, run_id: int, board: Board) -> tuple[list[Result], bool]:
     """Every entry's result, and whether the run was cancelled. A cancelled run still accounts for
     every entry: those that did not finish are `interrupted` (reported, but not recorded as a verdict)."""
     results: list[Result] = []
     interrupted = False
-    with process.interruptible(), Board(len(entries), "check") as board, \
-            ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with process.interruptible(), board, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         def one(entry: Entry) -> Result:
             board.stage(entry.id, "starting")
             return runner.check_entry(entry, registry, cache, options, log_dir, lambda s: board.stage(entry.id, s))
@@ -70,7 +71,8 @@ def _run_all(entries: list[Entry], registry: LoadedRegistry, cache: Cache, optio
         def finished(result: Result) -> None:
             results.append(result)
             history.record(conn, run_id, result, digests.get(result.full_id))
-            board.done(result.entry_id, report.result_line(result), report.style_of(result.status))
+            board.done(result.entry_id, report.result_line(result), report.style_of(result.status),
+                       failing=result.failing)
 
         futures = {pool.submit(one, e): e for e in entries}
         pending = set(futures)

@@ -85,7 +85,9 @@ def _print_log(path: Path, whole: bool) -> None:
     except OSError as exc:
         console.print_plain(f"({path} cannot be read: {exc.strerror})")
         return
-    lines = text.splitlines()
+    from awrepro.sanitize import log_text
+
+    lines = log_text(text).splitlines()  # as a terminal last showed each line; controls escaped
     if not lines:
         console.print_plain(f"--- {path} is empty ---")
         return
@@ -95,4 +97,4 @@ def _print_log(path: Path, whole: bool) -> None:
         console.print_plain(f"--- last {TAIL_LINES} of {len(lines)} lines of {path} (--all for the whole log) ---")
         lines = lines[-TAIL_LINES:]
     for line in lines:
-        console.print_plain(console.printable(line))
+        console.print_plain(line)
