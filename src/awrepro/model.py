@@ -97,6 +97,8 @@ class EnvSpec(NamedTuple):
     patches: tuple[str, ...] = ()
     steps: tuple[str, ...] = ()
     vars: dict[str, str] = {}
+    exclude_newer: str | None = None  # a date, or "commit" (see envs.cutoff)
+    exclude_newer_exempt: tuple[str, ...] = ()
 
 
 class StaticCheck(NamedTuple):

@@ -33,6 +33,8 @@ _COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _ARXIV_RE = re.compile(r"^\d{4}\.\d{4,5}$")
 _SCP_LIKE_RE = re.compile(SCP_LIKE_URL)
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DIST_NAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _GIT_SCHEMES = ("https://", "ssh://", "git://", "file://")
 
 
@@ -65,6 +67,28 @@ def _python_constraint(value: str) -> str:
         SpecifierSet(spec)
     except InvalidSpecifier:
         raise _custom("python", f"{value!r} is not a version constraint like '==3.11.*' or '>=3.9,<3.12'") from None
+    return value
+
+
+def _date(value: str, what: str) -> str:
+    from datetime import date
+
+    try:
+        if _DATE_RE.match(value):
+            date.fromisoformat(value)
+            return value
+    except ValueError:
+        pass
+    raise _custom("date", f"{what} must be a date like '2019-06-01', not {value!r}")
+
+
+def _exempt(value: str) -> str:
+    """``NAME`` (no date bound at all) or ``NAME=YYYY-MM-DD`` (a later bound of its own)."""
+    name, sep, when = value.partition("=")
+    if not _DIST_NAME_RE.match(name):
+        raise _custom("exempt", f"{value!r} is not a distribution name, or NAME=YYYY-MM-DD")
+    if sep:
+        _date(when, f"the date of {name}")
     return value
 
 
@@ -158,6 +182,20 @@ class EnvSpec(_Strict):
     patches: list[NonEmpty] = []
     steps: list[NonEmpty] = []
     vars: dict[str, str] = Field(default_factory=dict)
+    exclude_newer: str | None = None  # "YYYY-MM-DD", or "commit" for the pinned commit's date
+    exclude_newer_exempt: list[NonEmpty] = []  # "NAME" or "NAME=YYYY-MM-DD"
+
+    @field_validator("exclude_newer")
+    @classmethod
+    def _exclude_newer(cls, value: str) -> str:
+        return value if value == "commit" else _date(value, "exclude_newer")
+
+    @field_validator("exclude_newer_exempt")
+    @classmethod
+    def _exclude_newer_exempt(cls, value: list[str]) -> list[str]:
+        for item in value:
+            _exempt(item)
+        return value
 
     @field_validator("python")
     @classmethod
@@ -255,6 +293,8 @@ class Implementation(_Strict):
     def _has_check(self) -> Implementation:
         if self.smoke is not None and not (self.smoke.command or self.smoke.script or self.smoke.static):
             raise _custom("smoke", "smoke needs a command, a script or a [static] check")
+        if self.env.exclude_newer == "commit" and not self.code.git:
+            raise _custom("exclude_newer", "exclude_newer = \"commit\" needs a git source; give a date for an archive")
         return self
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from awrepro import interpreters, locks, process
 from awrepro.cache import Cache
-from awrepro.envs import pip, uv
+from awrepro.envs import dates, pip, uv
 from awrepro.envs.base import Backend, IndexOptions, env_python, user_pip_settings
 from awrepro.errors import EntrySkipped, EnvSetupError
 from awrepro.model import ArchiveCode, Implementation
@@ -61,6 +61,7 @@ class Plan:
     root: Path  # the checkout (or subdir) that installs and steps run in
     checkout_key: str
     requirements_text: str
+    bound: dates.DateBound | None = None
 
     def key(self) -> str:
         env = self.impl.env
@@ -80,6 +81,9 @@ class Plan:
             "vars": env.vars if env.steps else {},
             "checkout": self.checkout_key if tied_to_checkout else None,
         }
+        if self.bound is not None:  # only when set, so that no other environment's key changes
+            spec["exclude_newer"] = self.bound.cutoff
+            spec["exclude_newer_exempt"] = list(self.bound.exempt)
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
@@ -94,7 +98,8 @@ def plan(impl: Implementation, root: Path, checkout_key: str, backend: str | Non
             text = (root / impl.env.requirements_file).read_text(encoding="utf-8")
         except OSError:
             raise EnvSetupError(f"requirements file {impl.env.requirements_file} not found in the checkout") from None
-    return Plan(impl, backend or impl.env.backend, interpreter, root, checkout_key, text)
+    bound = dates.bound_for(impl.env.exclude_newer, impl.env.exclude_newer_exempt, root)
+    return Plan(impl, backend or impl.env.backend, interpreter, root, checkout_key, text, bound)
 
 
 def location(cache: Cache, key: str) -> Path:
@@ -187,28 +192,90 @@ def _index_options(the_plan: Plan) -> IndexOptions:
 def _build(cache: Cache, the_plan: Plan, prefix: Path, log_path: Path | None) -> None:
     backend = BACKENDS[the_plan.backend]
     env = the_plan.impl.env
-    index = _index_options(the_plan)
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    steps: list[tuple[str, list[str]]] = [("create the environment", backend.create(prefix, the_plan.interpreter.path))]
-    requirements = list(env.requirements)
-    if env.requirements_file:
-        requirements += ["-r", str(the_plan.root / env.requirements_file)]
-    if requirements:
-        steps.append(("install requirements", backend.install_command(prefix, requirements, index)))
-    if env.no_deps:
-        steps.append(("install --no-deps packages", backend.install_command(prefix, ["--no-deps", *env.no_deps], index)))
-    if env.install != "none":
-        target = ["-e", str(the_plan.root)] if env.install == "editable" else [str(the_plan.root)]
-        steps.append((f"{env.install} install of the checkout", backend.install_command(prefix, target, index)))
     with scratch(cache) as tmp:
         environ = process.scrubbed_environ(allow=process.INSTALL_ALLOWLIST, prefixes=process.INSTALL_PREFIXES,
                                            extra={"TMPDIR": str(tmp)})
+        index = _pinned(_index_options(the_plan), env.requirements, tmp)
+        _step("create the environment", backend.create(prefix, the_plan.interpreter.path), the_plan.root, environ,
+              log_path)
+        bounded, unbounded = _date_bound(the_plan, prefix, index, environ, log_path)
+        requirements = list(env.requirements)
+        if env.requirements_file:
+            requirements += ["-r", str(the_plan.root / env.requirements_file)]
+        steps: list[tuple[str, list[str]]] = []
+        if unbounded:
+            steps.append(("install the packages exempt from exclude_newer",
+                          backend.install_command(prefix, unbounded, index)))
+        if requirements:
+            steps.append(("install requirements", backend.install_command(prefix, [*bounded, *requirements], index)))
+        later = [*bounded, *(["--constraint", index.pinned] if index.pinned else [])]
+        if env.no_deps:
+            steps.append(("install --no-deps packages",
+                          backend.install_command(prefix, [*later, "--no-deps", *env.no_deps], index)))
+        if env.install != "none":
+            target = ["-e", str(the_plan.root)] if env.install == "editable" else [str(the_plan.root)]
+            steps.append((f"{env.install} install of the checkout", backend.install_command(prefix, [*later, *target], index)))
         for what, cmd in steps:
             _step(what, cmd, the_plan.root, environ, log_path)
         # Steps are the entry's own shell commands in third-party code: the smoke tests' allowlist.
         activated = activate(prefix, the_plan.impl, the_plan.root, process.scrubbed_environ(extra={"TMPDIR": str(tmp)}))
         for command in env.steps:
             _step(f"step `{command}`", ["/bin/sh", "-c", command], the_plan.root, activated, log_path)
+
+
+def _pinned(index: IndexOptions, requirements: tuple[str, ...], tmp: Path) -> IndexOptions:
+    """Exact pins of the requirements hold in every later install too (and, with uv, in isolated builds).
+
+    A later step (the checkout's install, a --no-deps package) could otherwise move a pinned
+    package: a setup.py asking for another torch would replace the local wheel with a download.
+    """
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    pins = []
+    for line in requirements:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue
+        specs = list(requirement.specifier)
+        if len(specs) == 1 and specs[0].operator == "==" and "*" not in specs[0].version:
+            marker = f"; {requirement.marker}" if requirement.marker else ""
+            pins.append(f"{requirement.name}=={specs[0].version}{marker}")
+    if not pins:
+        return index
+    path = tmp / "awrepro-pins.txt"
+    path.write_text("\n".join(pins) + "\n")
+    return IndexOptions(index.find_links, index.index_url, index.extra_index_urls, index.constraints, pinned=str(path))
+
+
+def _date_bound(the_plan: Plan, prefix: Path, index: IndexOptions, environ: dict[str, str],
+                log_path: Path | None) -> tuple[list[str], list[str]]:
+    """(options bounding every install by the date, requirements to install first without a bound)."""
+    bound = the_plan.bound
+    if bound is None:
+        return [], []
+    env = the_plan.impl.env
+    local = dates.local_distributions(index.find_links)
+    groups = dates.exempt_groups(bound, list(env.requirements), local)
+    if the_plan.backend == "uv":
+        resolver = dates.Resolver(uv.uv_binary(), the_plan.interpreter.path, index.as_args(), environ,
+                                  the_plan.root, log_path)
+        exempt = dates.exemptions(groups, resolver)
+        _log(log_path, f"exclude_newer {bound.cutoff}; exempt: {', '.join(f'{n}={w}' for n, w in sorted(exempt.items()))}")
+        return dates.uv_args(bound, exempt), []
+    # pip bounds one whole install, with no exemption per package: the exempt ones go first, unbounded.
+    helped = process.run([str(env_python(prefix)), "-m", "pip", "install", "--help"], env=environ, timeout=120,
+                         whole_output=True)
+    if not dates.pip_supports(helped.output):
+        version = process.run([str(env_python(prefix)), "-m", "pip", "--version"], env=environ, timeout=120)
+        found = version.output.split()[1] if version.ok and len(version.output.split()) > 1 else "in the environment"
+        raise EnvSetupError(f"exclude_newer needs pip's {dates.PIP_OPTION} (pip 26 or newer); pip {found} has "
+                            "none: use backend = \"uv\", or drop exclude_newer")
+    if any(when is not None for when in groups):
+        raise EnvSetupError("exclude_newer_exempt with a date of its own needs backend = \"uv\" (pip bounds a whole "
+                            "install by one date)")
+    return [dates.PIP_OPTION, bound.cutoff], groups.get(None, [])
 
 
 def _step(what: str, cmd: list[str], cwd: Path, environ: dict[str, str], log_path: Path | None) -> None:

@@ -26,6 +26,7 @@ class IndexOptions:
     index_url: str | None = None
     extra_index_urls: tuple[str, ...] = ()
     constraints: tuple[str, ...] = field(default=())
+    pinned: str | None = None  # a constraints file of the entry's exact pins (see envs._pinned), for builds
 
     def as_args(self) -> list[str]:
         args: list[str] = []

@@ -28,5 +28,7 @@ def create(prefix: Path, python: Path) -> list[str]:
 
 
 def install_command(prefix: Path, args: Sequence[str], index: IndexOptions) -> list[str]:
+    # The entry's exact pins also bind the packages an isolated build installs (a setup.py importing torch).
+    build = ["--build-constraint", index.pinned] if index.pinned else []
     return [uv_binary(), "pip", "install", "--no-python-downloads", "--python", str(env_python(prefix)),
-            *index.as_args(), *args]
+            *index.as_args(), *build, *args]
