@@ -19,5 +19,6 @@ ENV_ALLOW_FILE = "AWREPRO_ALLOW_FILE_URLS"
 
 LOG_FILENAME = "awrepro.log"
 
+
 # git's short form of an ssh URL: user@host:path
 SCP_LIKE_URL = r"^[\w.-]+@[\w.-]+:(?!//)"

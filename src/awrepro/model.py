@@ -117,6 +117,7 @@ class SmokeSpec(NamedTuple):
     timeout: int = 600
     gpu: bool = False
     expect: str | None = None
+    level: str = "smoke"  # one of results.SMOKE_LEVELS: what a pass shows
     static: StaticCheck | None = None
 
     @property

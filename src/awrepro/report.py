@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Union
 from awrepro import console, describe
 from awrepro.history import Record
 from awrepro.registry import Entry
-from awrepro.results import LEVELS, kind, summary
+from awrepro.results import kind, partial, summary
 from awrepro.sanitize import printable
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ def _fit(naturals: list[int], order: list[int | None], space: int) -> list[int]:
 def status_text(record: Record | None) -> str:
     if record is None:
         return ""
-    if record.status == "passed" and record.level not in (None, LEVELS[0]):
+    if record.status == "passed" and partial(record.level):
         return f"passed ({record.level})"
     return record.status
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from awrepro import __version__
 from awrepro.errors import UsageError
-from awrepro.results import LEVELS, REPORT_FORMAT, REPORT_VERSION, Result, kind, summary
+from awrepro.results import REPORT_FORMAT, REPORT_VERSION, Result, kind, partial, summary
 from awrepro.sanitize import log_text, markdown_cell, printable
 
 _TAIL_LINES = 60
@@ -133,8 +133,8 @@ def junit_xml(results: Sequence[Result]) -> str:
         elif element is not None:
             ET.SubElement(case, element, {"message": printable(result.note), "type": result.status}).text = \
                 log_tail(result.log_path)
-        elif result.level not in (None, LEVELS[0]):
-            ET.SubElement(case, "system-out").text = printable(f"passed at the {result.level} level: {result.note}")
+        elif partial(result.level):
+            ET.SubElement(case, "system-out").text = printable(f"passed at the {result.level} level: {result.note}".rstrip(": "))
     ET.indent(suite)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
 

@@ -46,8 +46,15 @@ STATUS_KINDS: dict[str, StatusKind] = {
 }
 STATUSES = tuple(STATUS_KINDS)
 FAILING = tuple(name for name, kind in STATUS_KINDS.items() if kind.failing)
-# How much of an entry a pass vouches for, strongest first: the smoke test ran, or only a static check.
-LEVELS = ("smoke", "static")
+# How much of an entry a pass vouches for, strongest first: a forward pass on random input; the
+# model modules import and their classes are found; only a static check (files, byte-compiling).
+LEVELS = ("smoke", "import", "static")
+SMOKE_LEVELS = LEVELS[:2]  # the levels a smoke test (not a static check) can show (smoke.level)
+
+
+def partial(level: str | None) -> bool:
+    """A pass below the strongest level: the reports say which."""
+    return level is not None and level != LEVELS[0]
 
 
 def kind(status: str) -> StatusKind:

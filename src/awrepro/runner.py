@@ -137,7 +137,8 @@ def _pipeline(entry: Entry, registry: LoadedRegistry, cache: Cache, options: Opt
             tracker.env_key = environment.key
             interpreter = None
     on_stage("smoke" if mode == Mode.SMOKE else "static")
-    tracker.level = mode  # only now: an entry that failed before its check has no level
+    # Only now: an entry that failed before its check has no level.
+    tracker.level = impl.smoke.level if mode == Mode.SMOKE else Mode.STATIC
     with tracker.stage("smoke") as log:
         outcome = run_smoke(impl, mode, checkout.root, environment, interpreter, cache, options, log)
     return tracker.finish(*outcome, failed_stage=None if outcome[0] == "passed" else "smoke")

@@ -24,6 +24,7 @@ from pydantic_core import PydanticCustomError
 
 from awrepro import tomlpos
 from awrepro.constants import REGISTRY_FORMAT, SCP_LIKE_URL
+from awrepro.results import SMOKE_LEVELS
 
 SLUG_RE = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 Slug = Annotated[str, StringConstraints(pattern=SLUG_RE)]
@@ -257,7 +258,15 @@ class SmokeSpec(_Strict):
     timeout: Annotated[int, Field(gt=0)] = 600
     gpu: bool = False
     expect: str | None = None
+    level: str = "smoke"  # what a pass shows: "smoke" (a forward pass) or "import" (the model modules import)
     static: StaticCheck | None = None
+
+    @field_validator("level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value not in SMOKE_LEVELS:
+            raise _custom("level", f"must be one of {', '.join(map(repr, SMOKE_LEVELS))}, not {value!r}")
+        return value
 
     @field_validator("cwd")
     @classmethod

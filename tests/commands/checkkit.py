@@ -30,7 +30,7 @@ def toml_str(text: str) -> str:
 
 def paper(pid: str, *, url: str = "", commit: str = "", command: str | None = None, expect: str | None = None,
           timeout: int | None = None, gpu: bool = False, static: str | None = None, steps: list[str] | None = None,
-          no_code: str | None = None) -> str:
+          no_code: str | None = None, level: str | None = None) -> str:
     """One paper with one implementation `main` (or none, with no_code) as registry TOML."""
     lines = [f"[papers.{pid}]", f"title = {toml_str('Paper ' + pid)}", 'venue = "Test"', "year = 2024",
              'section = "Tests"']
@@ -49,6 +49,8 @@ def paper(pid: str, *, url: str = "", commit: str = "", command: str | None = No
         lines.append(f"timeout = {timeout}")
     if gpu:
         lines.append("gpu = true")
+    if level is not None:
+        lines.append(f"level = {toml_str(level)}")
     if static is not None:
         lines += [f"[papers.{pid}.impl.main.smoke.static]", 'reason = "a static check only"',
                   f"command = {toml_str(static)}"]

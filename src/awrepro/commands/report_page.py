@@ -13,7 +13,7 @@ from typing import Any
 from awrepro import console, report_files
 from awrepro.constants import EXIT_OK
 from awrepro.registry import Entry, LoadedRegistry, display_path
-from awrepro.results import Result, summary
+from awrepro.results import Result, partial, summary
 
 STAGES = ("fetch", "setup", "smoke")
 
@@ -78,6 +78,8 @@ def _needs(entry: Entry, result: Result | None = None) -> str:
     parts += [f"patch `{Path(p).name}`" for p in impl.env.patches if not any(Path(p).name in n for n in impl.notes)]
     if result is not None and result.level == "static" and impl.smoke.static:
         parts.append(f"static check only: {impl.smoke.static.reason}")
+    elif result is not None and result.status == "passed" and partial(result.level):
+        parts.append(f"{result.level}-level smoke test: no forward pass yet")
     if result is not None and result.status == "skipped":
         parts.append(f"skipped: {result.note}")
     return "; ".join(parts) or "nothing beyond its requirements"

@@ -10,6 +10,7 @@ from awrepro.cache import Cache
 from awrepro.commands.log import log_folder
 from awrepro.model import GitCode
 from awrepro.registry import Entry, LoadedRegistry
+from awrepro.results import partial
 
 _RUNS_SHOWN = 5
 
@@ -129,4 +130,5 @@ def _smoke_summary(entry: Entry) -> str:
     else:
         return "none yet: a draft (add a [smoke] table)"
     gpu = ", needs a GPU" if smoke.gpu else ""
-    return f"{body}; cwd {smoke.cwd}, timeout {smoke.timeout} s{gpu}"
+    level = f", level {smoke.level}" if partial(smoke.level) and smoke.runnable else ""
+    return f"{body}; cwd {smoke.cwd}, timeout {smoke.timeout} s{gpu}{level}"
