@@ -253,6 +253,30 @@ def mirror(
 
 
 @app.command()
+def new(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(metavar="URL", help="The repository (git URL).")],
+    commit: Annotated[Optional[str], typer.Option("--commit", metavar="SHA", help="Pin this commit (else the default branch's head).", show_default=False)] = None,
+    subdir: Annotated[Optional[str], typer.Option("--subdir", metavar="DIR", help="The implementation's folder in the repository.", show_default=False)] = None,
+    paper: Annotated[Optional[str], typer.Option("--paper", metavar="ID", help="Add an implementation to this paper of the registry.", show_default=False)] = None,
+    entry_id: Annotated[Optional[str], typer.Option("--id", metavar="ID", help="The new paper's id (else the repository's name).", show_default=False)] = None,
+    into: Annotated[Optional[Path], typer.Option("--into", metavar="PATH", help="The registry file to write (else the current registry; created if missing).", show_default=False)] = None,
+    max_tries: Annotated[int, typer.Option("--max-tries", metavar="N", help="At most N builds and smoke runs.")] = 8,
+) -> None:
+    """Infer a registry entry from a repository: analyse, build, smoke-test, repair, write."""
+    from awrepro.commands import new as command
+
+    from awrepro.errors import UsageError
+
+    settings = _settings(ctx)
+    if paper and entry_id:
+        raise UsageError("give --paper ID or --id ID, not both")
+    target = into or command.default_into(settings.registry)
+    request = command.Request(url, commit, subdir, paper, entry_id, target, max_tries)
+    _with_cache(settings, lambda cache: command.run(request, cache))
+
+
+@app.command()
 def gc(
     ctx: typer.Context,
     dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Only list what would be removed.")] = False,

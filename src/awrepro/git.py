@@ -11,6 +11,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import NamedTuple
 
@@ -330,3 +331,18 @@ def redirected_to(output: str) -> str | None:
     """git's ``warning: redirecting to URL`` (it follows an http redirect of a moved repository)."""
     found = re.search(r"redirecting to (\S+)", output)
     return found.group(1).removesuffix("/info/refs?service=git-upload-pack").rstrip("/") if found else None
+
+
+def commit_time(repo: Path, rev: str = "HEAD") -> datetime:
+    """The committer time of ``rev``, read from the commit object itself: a shallow checkout
+    (whose parents are absent) cannot run ``git log`` on it."""
+    text = checked(["cat-file", "commit", rev], what="git cat-file (the commit's date)", cwd=repo)
+    for line in text.splitlines():
+        if line.startswith("committer "):
+            seconds, offset = line.rsplit(" ", 2)[-2:]
+            sign = -1 if offset.startswith("-") else 1
+            zone = timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[3:5])))
+            return datetime.fromtimestamp(int(seconds), zone)
+        if not line:
+            break
+    raise FetchError(f"commit {rev} has no committer line")

@@ -40,10 +40,10 @@ def bound_for(exclude_newer: str | None, exempt: tuple[str, ...], root: Path) ->
     from awrepro import git
 
     try:
-        stamp = git.checked(["log", "-1", "--format=%cI", "HEAD"], what="git log (the commit's date)", cwd=root)
+        stamp = git.commit_time(root).isoformat()
     except Exception as exc:  # noqa: BLE001 (an archive or a broken checkout: say which)
         raise EnvSetupError(f"exclude_newer = \"commit\": the commit's date cannot be read: {exc}") from None
-    return DateBound(stamp.strip(), exempt)
+    return DateBound(stamp, exempt)
 
 
 def local_distributions(find_links: tuple[str, ...]) -> set[str]:

@@ -1,0 +1,305 @@
+"""``awrepro new URL``: a working registry entry from a repository, found by a bounded loop of tries.
+
+Fetch (awrepro's own fetch: mirrors and ``insteadOf`` work) → analyse without running the code →
+requirements and a date-bounded strategy → build and run a probe smoke test → on failure read
+the error and repair one thing → ... at most ``--max-tries`` builds. Then the entry is written
+with a forward-pass smoke test when the probe found one that runs, else an import-level one;
+every repair is one line of its ``notes``, and the last note says the level reached or why it
+stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from awrepro import console, envs, git, registry, runner, sources
+from awrepro.cache import Cache
+from awrepro.constants import EXIT_FAILED, EXIT_OK
+from awrepro.envs.base import user_pip_settings
+from awrepro.errors import FetchError, UsageError
+from awrepro.infer import analysis as analysis_mod
+from awrepro.infer import entry as entry_mod
+from awrepro.infer import repair as repair_mod
+from awrepro.infer import resolve, smoke
+from awrepro.model import Code, Implementation, SmokeSpec
+from awrepro.results import Result
+
+PYTHON = "==3.11.*"  # the interpreter the local torch wheel is built for
+SMOKE_TIMEOUT = 600
+
+
+@dataclass(frozen=True)
+class Request:
+    url: str
+    commit: str | None
+    subdir: str | None
+    paper: str | None
+    entry_id: str | None
+    into: Path
+    max_tries: int
+
+
+@dataclass
+class Outcome:
+    level: str | None  # "smoke", "import", or None when it stopped
+    stopped: str  # why it stopped ("" when a level was reached)
+    tries: int
+
+
+def run(request: Request, cache: Cache) -> int:
+    _check_request(request)
+    commit = request.commit or _default_head(request.url)
+    impl = Implementation(code=Code(git=request.url, commit=commit, subdir=request.subdir), smoke=SmokeSpec(command="true"))
+    with tempfile.TemporaryDirectory(prefix="awrepro-new-") as scratch_dir:
+        scratch = Path(scratch_dir)
+        checkout = sources.ensure(cache, impl, scratch, sources.FetchOptions())
+        repo_name = impl.code.repo_name
+        paper_id = request.paper or request.entry_id or entry_mod.slug(repo_name)
+        impl_name = entry_mod.slug(_owner(request.url)) if request.paper else "main"
+        console.info(f"{paper_id}  fetched {impl.code.short()}; analysing")
+        found = analysis_mod.analyse(checkout.root)
+        committed = _commit_date(checkout.root)
+        candidate = _first_candidate(found, repo_name, committed)
+        patch_dir = f"patches/{paper_id}"
+        outcome = _loop(request, cache, impl, candidate, found, checkout.root, scratch, paper_id, patch_dir)
+        data = _impl_table(impl, candidate, outcome, found, patch_dir)
+        title = found.readme_title or repo_name
+        paper = None if request.paper else entry_mod.paper_table(title, committed.year)
+        text = request.into.read_text(encoding="utf-8") if request.into.is_file() else ""
+        updated = entry_mod.insert(text, paper_id, impl_name, data, paper)
+        entry_mod.write(request.into, updated, candidate.patches, patch_dir)
+    where = f"papers.{paper_id}" + (f".impl.{impl_name}" if request.paper else "")
+    if outcome.level:
+        console.print_plain(f"{paper_id}  reached {outcome.level} in {outcome.tries} tries; wrote {where} to {request.into}")
+        return EXIT_OK
+    console.print_plain(f"{paper_id}  stopped after {outcome.tries} tries: {outcome.stopped}; wrote {where} to {request.into}")
+    return EXIT_FAILED
+
+
+def default_into(explicit: Path | None) -> Path:
+    """The registry in use, unless that is the copy shipped inside awrepro: then ./registry.toml."""
+    import os
+
+    path = registry.discover(explicit, os.environ, Path.cwd())
+    return Path("registry.toml") if path == registry.shipped_registry() else path
+
+
+def _check_request(request: Request) -> None:
+    from awrepro import schema
+
+    try:
+        given = {"git": request.url, "commit": request.commit or "0" * 40, "subdir": request.subdir}
+        schema.Code.model_validate({key: value for key, value in given.items() if value is not None})
+    except Exception as exc:  # noqa: BLE001 (pydantic's error, said in one line)
+        reason = str(exc).splitlines()[-2].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+        raise UsageError(f"awrepro new: {reason}") from None
+    for value, what in ((request.paper, "--paper"), (request.entry_id, "--id")):
+        if value is not None and not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", value):
+            raise UsageError(f"{what} {value!r}: use lowercase letters and digits, joined by single '-'")
+    if request.max_tries < 1:
+        raise UsageError("--max-tries must be at least 1")
+
+
+def _default_head(url: str) -> str:
+    done = git.run(["ls-remote", url, "HEAD"], timeout=120)
+    head = done.output.split()[0] if done.ok and done.output.split() else ""
+    if not re.fullmatch(r"[0-9a-f]{40}", head):
+        raise FetchError(f"{url}: the default branch's head cannot be read ({git.classify(done.output)}); "
+                         "give --commit SHA")
+    return head
+
+
+def _owner(url: str) -> str:
+    parts = re.split(r"[/:]", re.sub(r"\.git$", "", url.rstrip("/")))
+    return parts[-2] if len(parts) >= 2 else "code"
+
+
+def _commit_date(root: Path) -> datetime:
+    return git.commit_time(root)
+
+
+def _first_candidate(found: analysis_mod.Analysis, repo_name: str, committed: datetime) -> repair_mod.Candidate:
+    settings = user_pip_settings()
+    torch = resolve.torch_pin(settings.find_links) or "torch==2.13.0"
+    modules = found.model_modules()
+    if not modules:  # no model class: the library's own safe modules, imported only
+        modules = sorted((m for m in found.modules.values() if m.safe and not m.python2 and analysis_mod._is_library(m.path)
+                          and m.path.endswith("__init__.py")), key=lambda m: m.path.count("/"))[:2]
+    requirements = resolve.requirements_for(found, modules, torch, resolve.own_names(found, repo_name))
+    candidate = repair_mod.Candidate(requirements, {m.name: [(c.name, c.required_args) for c in m.classes] for m in modules})
+    roots = sorted({m.root for m in found.closure(modules) if m.root})
+    candidate.pythonpath += [f"{{checkout}}/{root}" for root in roots]
+    if roots:
+        candidate.notes.append(f"PYTHONPATH gets {', '.join(roots)}: the model code imports from there")
+    _native(found, candidate)
+    _cuda(found, modules, candidate)
+    index_urls = [u for u in (settings.index_url or "https://pypi.org/simple", *settings.extra_index_urls) if u]
+    names = {resolve.requirement_name(line) for line in requirements.lines[1:]}
+    for name, (when, version) in resolve.forward_dates(names, committed, index_urls).items():
+        candidate.exempt[name] = when
+        candidate.notes.append(f"{name}: its release at the commit's date has no wheel for this Python; "
+                               f"moved forward to {version} ({when}), the first that has one")
+    return candidate
+
+
+def _native(found: analysis_mod.Analysis, candidate: repair_mod.Candidate) -> None:
+    for folder in found.native:
+        prefix = "" if folder == "." else f"cd {folder} && "
+        candidate.steps.append(f"{prefix}python setup.py build_ext --inplace")
+        setup_text = (found.root / folder / "setup.py").read_text(errors="replace")
+        for dist in ("setuptools", *(["cython"] if found.pyx or "Cython" in setup_text else []),
+                     *(["numpy"] if "numpy" in setup_text else [])):
+            candidate.requirements.add(dist)
+        candidate.notes.append(f"native extension in {folder}: built in place (`python setup.py build_ext --inplace`)")
+    for folder in found.cuda_extensions:
+        if shutil.which("nvcc"):
+            candidate.steps.append(f"cd {folder} && python setup.py build_ext --inplace")
+            candidate.requirements.add("setuptools")
+        candidate.notes.append(f"CUDA extension in {folder}: " + ("built in place" if shutil.which("nvcc")
+                                                                  else "not built (no nvcc here)"))
+
+
+def _cuda(found: analysis_mod.Analysis, modules: list[analysis_mod.Module], candidate: repair_mod.Candidate) -> None:
+    closure = found.closure(modules)
+    at_import = [(m.path, line) for m in closure for line in m.cuda_at_import]
+    at_build = [(m.path, line) for m in modules for line in m.cuda_at_build]
+    if at_import:
+        candidate.gpu = True
+        path, line = at_import[0]
+        candidate.notes.append(f"CUDA-only code runs at import ({path}:{line}): the smoke test needs a GPU; "
+                               "a static check byte-compiles the code on CPU machines")
+    elif at_build:
+        candidate.forward = False
+        path, line = at_build[0]
+        candidate.notes.append(f"the model moves itself to CUDA when built ({path}:{line}): import-level smoke test "
+                               "on CPU, a forward pass needs a GPU")
+
+
+# ------------------------------------------------------------------ the loop
+
+def _loop(request: Request, cache: Cache, impl: Implementation, candidate: repair_mod.Candidate,
+          found: analysis_mod.Analysis, root: Path, scratch: Path, paper_id: str, patch_dir: str) -> Outcome:
+    local = found.local_top_names()
+    if not candidate.modules:
+        return Outcome(None, "no importable module found (no model class, no package)", 0)
+    tries = 0
+    while tries < request.max_tries:
+        tries += 1
+        script = smoke.probe_script(_probed(candidate), candidate.shims)
+        result, output = _try(cache, impl, candidate, script, scratch, paper_id, patch_dir)
+        console.info(f"{paper_id}  try {tries}: {result.status}" + (f" at {result.failed_stage}" if result.failed_stage else "")
+                    + (f": {result.note}" if result.note else ""))
+        if result.status == "passed" and result.level == "static":
+            candidate.final = ("import", smoke.import_script(candidate.modules, candidate.shims))
+            return Outcome("static", "", tries)
+        if result.status == "passed":
+            _guard_torch(cache, result, candidate)
+            return _finish(cache, impl, candidate, output, scratch, paper_id, patch_dir, tries)
+        if result.status not in ("failed", "setup-error", "timeout"):
+            return Outcome(None, f"{result.status} at {result.failed_stage}: {result.note}", tries)
+        note = repair_mod.repair(candidate, result.failed_stage, output, root, local)
+        if note is None:
+            stage = result.failed_stage or "smoke"
+            return Outcome(None, f"{stage}: {repair_mod.last_error(output) if output else result.note}", tries)
+        console.info(f"{paper_id}  repair: {note}")
+    return Outcome(None, f"--max-tries {request.max_tries} reached", tries)
+
+
+def _probed(candidate: repair_mod.Candidate) -> dict[str, list[tuple[str, int]]]:
+    if candidate.forward and not candidate.gpu:
+        return candidate.modules
+    return {name: [(c, -1) for c, _ in classes] for name, classes in candidate.modules.items()}
+
+
+def _finish(cache: Cache, impl: Implementation, candidate: repair_mod.Candidate, output: str, scratch: Path,
+            paper_id: str, patch_dir: str, tries: int) -> Outcome:
+    """The probe passed: write the forward-pass test it found (verified), else the import-level one."""
+    probe = smoke.read_probe(output) or {}
+    run = smoke.best_forward(probe)
+    if run is not None:
+        script = smoke.forward_script(run, candidate.shims)
+        result, _ = _try(cache, impl, candidate, script, scratch, paper_id, patch_dir, level="smoke")
+        if result.status == "passed":
+            candidate.final = ("smoke", script)
+            return Outcome("smoke", "", tries)
+    script = smoke.import_script(candidate.modules, candidate.shims)
+    result, _ = _try(cache, impl, candidate, script, scratch, paper_id, patch_dir, level="import")
+    candidate.final = ("import", script)
+    if result.status == "passed":
+        return Outcome("import", "", tries)
+    return Outcome(None, f"the written import test failed: {result.note}", tries)
+
+
+def _guard_torch(cache: Cache, result: Result, candidate: repair_mod.Candidate) -> None:
+    """No environment of `new` holds a torch other than the pinned local wheel."""
+    if not result.env_key:
+        return
+    pin = candidate.requirements.lines[0].split("==")[1]
+    prefix = envs.location(cache, result.env_key)
+    versions = [p.name.split("-")[1].split("+")[0] for p in prefix.glob("lib/python*/site-packages/torch-*.dist-info")]
+    if any(version != pin for version in versions):
+        raise FetchError(f"the environment holds torch {versions[0]}, not the local wheel's {pin}: refusing it")
+
+
+def _try(cache: Cache, impl: Implementation, candidate: repair_mod.Candidate, script: str, scratch: Path,
+         paper_id: str, patch_dir: str, level: str = "import") -> tuple[Result, str]:
+    """One build + smoke run of the candidate, through the same runner as `check`."""
+    folder = scratch / "try"
+    if folder.exists():
+        shutil.rmtree(folder)
+    (folder / patch_dir).mkdir(parents=True)
+    for name, body in candidate.patches.items():
+        (folder / patch_dir / name).write_text(body)
+    data = _impl_table(impl, candidate, None, None, patch_dir, script=script, level=level)
+    text = entry_mod.insert("", paper_id, "main", data, entry_mod.paper_table(paper_id, 2000))
+    path = folder / "registry.toml"
+    path.write_text(text)
+    loaded = registry.load(path)
+    [entry] = loaded.entries()
+    result = runner.check_entry(entry, loaded, cache, runner.Options(), cache.new_log_folder("new"))
+    logs = [Path(s.log_path) for s in result.stages if s.name in ("setup", "smoke")]
+    output = "".join(p.read_text(encoding="utf-8", errors="replace") for p in logs if p.is_file())
+    return result, output
+
+
+def _impl_table(impl: Implementation, candidate: repair_mod.Candidate, outcome: Outcome | None,
+                found: analysis_mod.Analysis | None, patch_dir: str, *, script: str | None = None,
+                level: str = "import") -> dict[str, Any]:
+    if script is None:
+        level, script = candidate.final or ("import", smoke.import_script(candidate.modules, candidate.shims))
+    code: dict[str, Any] = {"git": impl.code.git, "commit": impl.code.commit}
+    if impl.code.subdir:
+        code["subdir"] = impl.code.subdir
+    env: dict[str, Any] = {"python": PYTHON, "requirements": list(candidate.requirements.lines), "install": "none"}
+    if candidate.exclude_newer:
+        env["exclude_newer"] = candidate.exclude_newer
+        if candidate.exempt:
+            env["exclude_newer_exempt"] = candidate.exempt_list()
+    if candidate.patches:
+        env["patches"] = [f"{patch_dir}/{name}" for name in sorted(candidate.patches)]
+    if candidate.steps:
+        env["steps"] = list(candidate.steps)
+    env["vars"] = {"PYTHONPATH": ":".join(candidate.pythonpath)}
+    notes = list(candidate.notes)
+    if outcome is not None:
+        today = datetime.now(timezone.utc).date().isoformat()
+        notes.append(f"awrepro new ({today}, {outcome.tries} tries): " +
+                     (f"reached level {outcome.level}" if outcome.level else f"stopped: {outcome.stopped}"))
+    smoke_table: dict[str, Any] = {"script": script, "timeout": SMOKE_TIMEOUT, "expect": smoke.expect_for(level),
+                                   "level": level}
+    if candidate.gpu:
+        smoke_table["gpu"] = True
+        smoke_table["static"] = {"reason": "CUDA-only code: byte-compiled on machines without a GPU",
+                                 "command": "python -m compileall -q ."}
+    data: dict[str, Any] = {"description": f"Inferred by awrepro new from {impl.code.short()}"}
+    if notes:
+        data["notes"] = notes
+    data.update({"code": code, "env": env, "smoke": smoke_table})
+    return json.loads(json.dumps(data))

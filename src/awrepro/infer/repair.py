@@ -1,0 +1,191 @@
+"""Read a failed try's error and make one change to the candidate entry, with a note saying why.
+
+Each rule is general: it reads the installer's or the interpreter's own message, never the
+name of a repository. A rule that has nothing to change returns None, and the loop stops.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from awrepro.infer.names import TORCH_FAMILY, distribution_for
+from awrepro.infer.resolve import Requirements, normalize, requirement_name
+
+NUMPY_ALIASES = re.compile(r"module 'numpy' has no attribute '(float|int|bool|object|long|complex|str|unicode)'|"
+                           r"`np\.(float|int|bool|object|long|complex|str)` was a deprecated alias")
+COLLECTIONS_ABC = re.compile(r"cannot import name '(\w+)' from 'collections'|module 'collections' has no attribute '(\w+)'")
+MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
+UINT8_MASK = re.compile(r"(masked_fill_?|masked_select|masked_scatter|where).*(bool|uint8)|"
+                        r"indexing with dtype torch\.uint8|mask.*(Byte|uint8)|expected.*Bool.*Byte", re.IGNORECASE)
+FRAME = re.compile(r'File "([^"]+)", line (\d+)')
+
+
+@dataclass
+class Candidate:
+    """Everything a try builds and runs; `new` changes it one repair at a time."""
+
+    requirements: Requirements
+    modules: dict[str, list[tuple[str, int]]]  # model module -> [(class, required constructor args)]
+    exclude_newer: str | None = "commit"
+    exempt: dict[str, str | None] = field(default_factory=dict)  # NAME -> its own date (None: today's)
+    shims: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
+    pythonpath: list[str] = field(default_factory=lambda: ["{checkout}"])
+    patches: dict[str, str] = field(default_factory=dict)  # file name -> patch text
+    forward: bool = True  # a forward pass may be tried (no CUDA-only construction found)
+    gpu: bool = False
+    final: tuple[str, str] | None = None  # (level, smoke script) once a try passed
+
+    @property
+    def notes(self) -> list[str]:
+        return self.requirements.notes
+
+    def exempt_list(self) -> list[str]:
+        return [name if when is None else f"{name}={when}" for name, when in sorted(self.exempt.items())]
+
+
+def repair(candidate: Candidate, stage: str | None, output: str, checkout: Path, local: set[str]) -> str | None:
+    """Apply the first rule that reads ``output``; return its note (None: nothing known to try)."""
+    if stage == "setup":
+        return _repair_install(candidate, output)
+    if stage == "smoke":
+        return _repair_run(candidate, output, checkout, local)
+    return None
+
+
+def _named_in(output: str, candidate: Candidate) -> list[str]:
+    wanted = {n for n in candidate.requirements.names() if n not in TORCH_FAMILY}
+    found = [normalize(m) for m in re.findall(r"`?([A-Za-z0-9][A-Za-z0-9._-]*)(?:==|`| was| depends| cannot)", output)]
+    return list(dict.fromkeys(n for n in found if n in wanted))
+
+
+def _repair_install(candidate: Candidate, output: str) -> str | None:
+    filtered = re.findall(r"`([A-Za-z0-9][A-Za-z0-9._-]*)` was filtered by `exclude-newer`", output)
+    for name in map(normalize, filtered):
+        if name in candidate.requirements.names() and candidate.exempt.get(name, "") is not None:
+            candidate.exempt[name] = None
+            return (f"{name}: no release at the commit's date fits the other requirements; today's releases of "
+                    f"{name} instead")
+    built = re.findall(r"(?:Failed to build|Failed to download and build|Failed to prepare|failed to build) `?"
+                       r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:==([\w.+!-]+))?", output)
+    for raw, version in built:
+        name = normalize(raw)
+        if name in TORCH_FAMILY or name not in candidate.requirements.names():
+            continue
+        if candidate.exclude_newer and name not in candidate.exempt:
+            candidate.exempt[name] = None
+            return f"{name}{'==' + version if version else ''} does not build on this Python: the next candidate, today's release"
+        line = next(ln for ln in candidate.requirements.lines if requirement_name(ln) == name)
+        if line != name:
+            candidate.requirements.replace(name, name, f"{line}: no version it allows builds here; any version")
+            return candidate.notes[-1]
+        candidate.requirements.replace(name, None, f"{name} does not build on this Python in any version tried: left out")
+        return candidate.notes[-1]
+    for name in _named_in(output, candidate):
+        line = next(ln for ln in candidate.requirements.lines if requirement_name(ln) == name)
+        if line != name:
+            candidate.requirements.replace(name, name, f"{line}: conflicts with the other requirements; any version")
+            return candidate.notes[-1]
+    if candidate.exclude_newer:
+        candidate.exclude_newer = None
+        return "resolution as of the commit's date failed: today's releases instead"
+    return None
+
+
+def _repair_run(candidate: Candidate, output: str, checkout: Path, local: set[str]) -> str | None:
+    if (match := NUMPY_ALIASES.search(output)) and "numpy<1.24" not in candidate.requirements.lines:
+        alias = next(g for g in match.groups() if g)
+        candidate.requirements.replace("numpy", "numpy<1.24", f"numpy<1.24: the code uses np.{alias}, removed in numpy 1.24")
+        return candidate.notes[-1]
+    if (match := COLLECTIONS_ABC.search(output)) and "collections-abc" not in candidate.shims:
+        candidate.shims.append("collections-abc")
+        name = next(g for g in match.groups() if g)
+        candidate.notes.append(f"collections.{name} (removed in Python 3.10): the smoke script restores the "
+                               "collections.abc aliases first")
+        return candidate.notes[-1]
+    if "torch-cuda-version" not in candidate.shims and _parses_cuda_version(output):
+        candidate.shims.append("torch-cuda-version")
+        candidate.notes.append("torch.version.cuda is None on the CPU wheel and the code parses it at import: "
+                               "the smoke script sets it first")
+        return candidate.notes[-1]
+    if (match := MISSING_MODULE.search(output)):
+        top = match.group(1).split(".")[0]
+        dist = distribution_for(top)
+        if top not in local and dist and normalize(dist) not in candidate.requirements.names():
+            candidate.requirements.add(dist, f"{dist} added: the code imports {top}, which nothing declares")
+            return candidate.notes[-1]
+    if UINT8_MASK.search(output) and (note := _patch_uint8(candidate, output, checkout)):
+        return note
+    return _drop_failing_module(candidate, output, checkout)
+
+
+def _parses_cuda_version(output: str) -> bool:
+    return "torch.version.cuda" in output or bool(
+        re.search(r"'NoneType' object has no attribute '(split|replace|startswith)'", output) and "cuda" in output.lower())
+
+
+def _frames_in(output: str, checkout: Path) -> list[tuple[Path, int]]:
+    frames = []
+    for path, line in FRAME.findall(output):
+        resolved = Path(path)
+        if resolved.is_file() and resolved.resolve().is_relative_to(checkout.resolve()):
+            frames.append((resolved, int(line)))
+    return frames
+
+
+_UINT8 = ((".byte()", ".bool()"), ("torch.uint8", "torch.bool"), ("torch.ByteTensor", "torch.BoolTensor"),
+          ("torch.cuda.ByteTensor", "torch.cuda.BoolTensor"))
+
+
+def _patch_uint8(candidate: Candidate, output: str, checkout: Path) -> str | None:
+    """Masks built as uint8 (torch < 1.2) are bool now: a patch for the file that failed."""
+    frames = _frames_in(output, checkout)
+    root = _repo_root(checkout)
+    for path, _ in reversed(frames):
+        text = path.read_text(encoding="utf-8")
+        changed = text
+        for old, new in _UINT8:
+            changed = changed.replace(old, new)
+        rel = path.resolve().relative_to(root).as_posix()
+        name = f"uint8-masks-{re.sub(r'[^A-Za-z0-9]+', '-', rel).strip('-')}.patch"
+        if changed == text or name in candidate.patches:
+            continue
+        diff = difflib.unified_diff(text.splitlines(keepends=True), changed.splitlines(keepends=True),
+                                    f"a/{rel}", f"b/{rel}")
+        candidate.patches[name] = "".join(diff)
+        candidate.notes.append(f"uint8 masks (torch < 1.2) in {rel} made bool: patch {name}")
+        return candidate.notes[-1]
+    return None
+
+
+def _repo_root(checkout: Path) -> Path:
+    folder = checkout.resolve()
+    while not (folder / ".git").exists() and folder.parent != folder:
+        folder = folder.parent
+    return folder
+
+
+def _drop_failing_module(candidate: Candidate, output: str, checkout: Path) -> str | None:
+    """A model module that does not import for a reason no rule knows: try the others without it."""
+    if len(candidate.modules) <= 1:
+        return None
+    error = last_error(output)
+    touched = [str(p.resolve()) for p, _ in _frames_in(output, checkout)]
+    for name in list(candidate.modules):
+        path_part = name.replace(".", "/")
+        if any(path_part in t for t in touched) or f"'{name}'" in output:
+            del candidate.modules[name]
+            candidate.notes.append(f"{name} does not import here ({error}): left out of the smoke test")
+            return candidate.notes[-1]
+    return None
+
+
+def last_error(output: str) -> str:
+    for line in reversed(output.splitlines()):
+        if re.match(r"^\w*(Error|Exception|error)\b.*:", line.strip()):
+            return line.strip()[:200]
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    return lines[-1][:200] if lines else "no output"

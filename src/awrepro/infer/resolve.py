@@ -1,0 +1,187 @@
+"""From what the analysis found to requirements, and the strategy that resolves them.
+
+Strategy, in order: as of the commit's date (``exclude_newer = "commit"``, the local torch wheel
+and everything it needs exempt); a package whose release at that date has no wheel for this
+interpreter while later ones do moves forward to the first release that has one (it would
+otherwise be built from an old source release, which rarely works on today's Python); today's
+releases last. torch is always the local wheel's version, whatever the repository declares.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from awrepro.infer.analysis import Analysis, Module
+from awrepro.infer.names import TORCH_FAMILY, distribution_for
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass
+class Requirements:
+    lines: list[str] = field(default_factory=list)  # PEP 508, torch's pin first
+    notes: list[str] = field(default_factory=list)
+
+    def names(self) -> set[str]:
+        return {requirement_name(line) for line in self.lines}
+
+    def add(self, line: str, note: str | None = None) -> bool:
+        if requirement_name(line) in self.names():
+            return False
+        self.lines.append(line)
+        if note:
+            self.notes.append(note)
+        return True
+
+    def replace(self, name: str, line: str | None, note: str) -> None:
+        self.lines = [ln for ln in self.lines if requirement_name(ln) != name] + ([line] if line else [])
+        self.notes.append(note)
+
+
+def requirement_name(line: str) -> str:
+    return normalize(re.split(r"[\s<>=!~;\[(@]", line.strip(), maxsplit=1)[0])
+
+
+def torch_pin(find_links: tuple[str, ...]) -> str | None:
+    """``torch==VERSION`` of the torch wheel in a local wheel folder: the only torch `new` installs."""
+    for link in find_links:
+        folder = Path(link.removeprefix("file://"))
+        if not folder.is_dir():
+            continue
+        for wheel in sorted(folder.glob("torch-*.whl")):
+            version = wheel.name.split("-")[1].split("+")[0]
+            return f"torch=={version}"
+    return None
+
+
+def requirements_for(analysis: Analysis, modules: list[Module], torch: str, own_names: set[str]) -> Requirements:
+    """Declared requirements (torch's family replaced, exact pins left to the date bound) and
+    the undeclared third-party imports of the model modules and what they import."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    result = Requirements([torch])
+    skipped: list[str] = []
+    for declared in analysis.declared:
+        line = declared.requirement
+        if "://" in line or line.startswith(("git+", ".", "/")) or "@" in line.split(";")[0]:
+            skipped.append(f"{line} ({declared.source})")
+            continue
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            skipped.append(f"{line} ({declared.source})")
+            continue
+        name = normalize(requirement.name)
+        if name in TORCH_FAMILY or name in own_names:
+            continue
+        if requirement.marker is not None and not requirement.marker.evaluate():
+            continue
+        specs = [s for s in requirement.specifier if s.operator not in ("==", "===", "~=")]
+        extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+        relaxed = f"{requirement.name}{extras}{','.join(str(s) for s in specs)}"
+        if result.add(relaxed) and len(specs) != len(requirement.specifier):
+            result.notes.append(f"{line} ({declared.source}): exact pin left to the date bound, which picks the "
+                                "release of the commit's time that installs here")
+    if skipped:
+        result.notes.append(f"not installable from an index, left out: {', '.join(skipped[:4])}")
+    used: dict[str, str] = {}
+    local = analysis.local_top_names()
+    for module in analysis.closure(modules):
+        for top in module.third_party:
+            if top not in local:
+                used.setdefault(top, module.path)
+    for top, path in sorted(used.items()):
+        dist = distribution_for(top)
+        if not dist or normalize(dist) in result.names() or normalize(top) in result.names():
+            continue
+        result.add(dist, f"{dist} added: {path} imports {top}, which nothing declares")
+    return result
+
+
+def own_names(analysis: Analysis, repo_name: str) -> set[str]:
+    """Names the repository's own package goes by: never installed from an index in its place."""
+    names = {normalize(repo_name)} | {normalize(n) for n in analysis.local_top_names()}
+    setup = analysis.root / "setup.py"
+    if setup.is_file():
+        match = re.search(r"name\s*=\s*['\"]([A-Za-z0-9._-]+)['\"]", setup.read_text(errors="replace"))
+        if match:
+            names.add(normalize(match.group(1)))
+    return names
+
+
+# ------------------------------------------------------------------ moving forward per package
+
+@dataclass(frozen=True)
+class Release:
+    version: str
+    uploaded: datetime
+    binary: bool  # a wheel this interpreter can install without building
+
+
+def first_installable_after(releases: list[Release], cutoff: datetime) -> Release | None:
+    """The first release after ``cutoff`` with a wheel for this interpreter, when the newest
+    release at ``cutoff`` has none but later ones do (a compiled package); else None."""
+    before = [r for r in releases if r.uploaded <= cutoff]
+    if not before or before[-1].binary or not any(r.binary for r in releases):
+        return None
+    return next((r for r in releases if r.uploaded > cutoff and r.binary), None)
+
+
+def releases_of(name: str, index_urls: list[str]) -> list[Release]:
+    """A distribution's releases, oldest first, from the first index that gives upload times (PEP 691/700)."""
+    import httpx
+    from packaging.tags import sys_tags
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+    tags = set(sys_tags())
+    for url in index_urls:
+        if not url.startswith(("http://", "https://")):
+            continue
+        try:
+            response = httpx.get(f"{url.rstrip('/')}/{normalize(name)}/", timeout=30, follow_redirects=True,
+                                 headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+            data = response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            continue
+        if not isinstance(data, dict) or not isinstance(data.get("files"), list):
+            continue
+        found: dict[str, Release] = {}
+        for file in data["files"]:
+            filename, stamp = str(file.get("filename", "")), file.get("upload-time")
+            if not stamp or file.get("yanked"):
+                continue
+            uploaded = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+            binary = False
+            if filename.endswith(".whl"):
+                try:
+                    _, version, _, wheel_tags = parse_wheel_filename(filename)
+                except InvalidWheelFilename:
+                    continue
+                binary = bool(wheel_tags & tags)
+                key = str(version)
+            else:
+                match = re.match(rf"^{re.escape(normalize(name)).replace('-', '[-_.]')}-(.+?)\.(tar\.gz|zip|tar\.bz2)$",
+                                 filename, re.IGNORECASE)
+                if not match:
+                    continue
+                key = match.group(1)
+            old = found.get(key)
+            found[key] = Release(key, min(uploaded, old.uploaded) if old else uploaded, binary or bool(old and old.binary))
+        if found:
+            return sorted(found.values(), key=lambda r: r.uploaded)
+    return []
+
+
+def forward_dates(names: set[str], cutoff: datetime, index_urls: list[str]) -> dict[str, tuple[str, str]]:
+    """NAME -> (its own bound, the release it lets in) for packages to move forward."""
+    moved: dict[str, tuple[str, str]] = {}
+    for name in sorted(names):
+        release = first_installable_after(releases_of(name, index_urls), cutoff)
+        if release is not None:
+            moved[name] = (release.uploaded.date().isoformat(), release.version)
+    return moved
