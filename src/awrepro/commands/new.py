@@ -92,14 +92,16 @@ def default_into(explicit: Path | None) -> Path:
 
 
 def _check_request(request: Request) -> None:
+    from pydantic import ValidationError
+
     from awrepro import schema
 
     try:
         given = {"git": request.url, "commit": request.commit or "0" * 40, "subdir": request.subdir}
         schema.Code.model_validate({key: value for key, value in given.items() if value is not None})
-    except Exception as exc:  # noqa: BLE001 (pydantic's error, said in one line)
-        reason = str(exc).splitlines()[-2].strip() if len(str(exc).splitlines()) > 1 else str(exc)
-        raise UsageError(f"awrepro new: {reason}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UsageError(f"awrepro new: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     for value, what in ((request.paper, "--paper"), (request.entry_id, "--id")):
         if value is not None and not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", value):
             raise UsageError(f"{what} {value!r}: use lowercase letters and digits, joined by single '-'")
@@ -108,8 +110,13 @@ def _check_request(request: Request) -> None:
 
 
 def _default_head(url: str) -> str:
-    done = git.run(["ls-remote", url, "HEAD"], timeout=120)
-    head = done.output.split()[0] if done.ok and done.output.split() else ""
+    done = git.run(["ls-remote", url], timeout=120, whole_output=True)
+    refs = {ref: sha for sha, ref in (line.split("\t", 1) for line in done.output.splitlines() if "\t" in line)}
+    branches = [ref for ref in refs if ref.startswith("refs/heads/")]
+    # HEAD, else a server whose HEAD names no branch: main, master, or its only branch.
+    chosen = next((ref for ref in ("HEAD", "refs/heads/main", "refs/heads/master") if ref in refs),
+                  branches[0] if len(branches) == 1 else None)
+    head = refs.get(chosen, "") if done.ok and chosen else ""
     if not re.fullmatch(r"[0-9a-f]{40}", head):
         raise FetchError(f"{url}: the default branch's head cannot be read ({git.classify(done.output)}); "
                          "give --commit SHA")
@@ -141,6 +148,7 @@ def _first_candidate(found: analysis_mod.Analysis, repo_name: str, committed: da
     _native(found, candidate)
     _cuda(found, modules, candidate)
     index_urls = [u for u in (settings.index_url or "https://pypi.org/simple", *settings.extra_index_urls) if u]
+    candidate.cutoff, candidate.index_urls = committed, index_urls
     names = {resolve.requirement_name(line) for line in requirements.lines[1:]}
     for name, (when, version) in resolve.forward_dates(names, committed, index_urls).items():
         candidate.exempt[name] = when
@@ -243,7 +251,8 @@ def _guard_torch(cache: Cache, result: Result, candidate: repair_mod.Candidate) 
         return
     pin = candidate.requirements.lines[0].split("==")[1]
     prefix = envs.location(cache, result.env_key)
-    versions = [p.name.split("-")[1].split("+")[0] for p in prefix.glob("lib/python*/site-packages/torch-*.dist-info")]
+    versions = [p.name.removesuffix(".dist-info").split("-", 1)[1].split("+")[0]
+                for p in prefix.glob("lib/python*/site-packages/torch-*.dist-info")]
     if any(version != pin for version in versions):
         raise FetchError(f"the environment holds torch {versions[0]}, not the local wheel's {pin}: refusing it")
 

@@ -62,6 +62,7 @@ class Analysis:
     native: list[str] = field(default_factory=list)  # setup.py folders (relative) with C/C++/Cython extensions
     cuda_extensions: list[str] = field(default_factory=list)
     pyx: list[str] = field(default_factory=list)
+    extension_modules: set[str] = field(default_factory=set)  # what native extensions are imported as
     setup_imports_torch: bool = False
     readme_title: str | None = None
 
@@ -84,7 +85,8 @@ class Analysis:
         return list(seen.values())
 
     def local_top_names(self) -> set[str]:
-        return {name.split(".")[0] for name in self.modules} | {Path(m.root).name for m in self.modules.values() if m.root}
+        return ({name.split(".")[0] for name in self.modules} | {Path(m.root).name for m in self.modules.values() if m.root}
+                | {name.split(".")[0] for name in self.extension_modules})
 
 
 def _is_library(path: str) -> bool:
@@ -445,9 +447,11 @@ def _read_native(root: Path, files: list[Path], result: Analysis) -> None:
             continue
         text = setup.read_text(encoding="utf-8", errors="replace")
         folder = setup.parent.relative_to(root).as_posix() or "."
+        result.extension_modules.update(re.findall(r"Extension\(\s*(?:name\s*=\s*)?['\"]([\w.]+)['\"]", text))
         if "CUDAExtension" in text or "nvcc" in text:
             result.cuda_extensions.append(folder)
         elif re.search(r"ext_modules|CppExtension|cythonize|Extension\(", text):
             result.native.append(folder)
     result.pyx = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.pyx")
                         if not any(part in SKIP_DIRS for part in p.relative_to(root).parts[:-1]))
+    result.extension_modules.update(Path(p).stem for p in result.pyx)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from awrepro.infer.names import TORCH_FAMILY, distribution_for
-from awrepro.infer.resolve import Requirements, normalize, requirement_name
+from awrepro.infer.resolve import Requirements, forward_date, normalize, requirement_name
 
 NUMPY_ALIASES = re.compile(r"module 'numpy' has no attribute '(float|int|bool|object|long|complex|str|unicode)'|"
                            r"`np\.(float|int|bool|object|long|complex|str)` was a deprecated alias")
@@ -38,6 +39,8 @@ class Candidate:
     forward: bool = True  # a forward pass may be tried (no CUDA-only construction found)
     gpu: bool = False
     final: tuple[str, str] | None = None  # (level, smoke script) once a try passed
+    cutoff: datetime | None = None  # the commit's date
+    index_urls: list[str] = field(default_factory=list)  # where release dates are looked up
 
     @property
     def notes(self) -> list[str]:
@@ -63,27 +66,37 @@ def _named_in(output: str, candidate: Candidate) -> list[str]:
 
 
 def _repair_install(candidate: Candidate, output: str) -> str | None:
-    filtered = re.findall(r"`([A-Za-z0-9][A-Za-z0-9._-]*)` was filtered by `exclude-newer`", output)
-    for name in map(normalize, filtered):
-        if name in candidate.requirements.names() and candidate.exempt.get(name, "") is not None:
-            candidate.exempt[name] = None
-            return (f"{name}: no release at the commit's date fits the other requirements; today's releases of "
-                    f"{name} instead")
     built = re.findall(r"(?:Failed to build|Failed to download and build|Failed to prepare|failed to build) `?"
                        r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:==([\w.+!-]+))?", output)
     for raw, version in built:
         name = normalize(raw)
-        if name in TORCH_FAMILY or name not in candidate.requirements.names():
+        if name in TORCH_FAMILY:
             continue
+        pinned = f"{name}=={version}" if version else name
         if candidate.exclude_newer and name not in candidate.exempt:
+            moved = forward_date(name, candidate.cutoff, candidate.index_urls) if candidate.cutoff else None
+            candidate.exempt[name] = moved[0] if moved else None
+            target = f"{moved[1]} ({moved[0]}), the first release with a wheel for this Python" if moved else "today's release"
+            candidate.notes.append(f"{pinned} does not build on this Python: the next candidate, {target}")
+            return candidate.notes[-1]
+        if candidate.exclude_newer and candidate.exempt.get(name) is not None:
             candidate.exempt[name] = None
-            return f"{name}{'==' + version if version else ''} does not build on this Python: the next candidate, today's release"
+            candidate.notes.append(f"{pinned} does not build on this Python: the next candidate, today's release")
+            return candidate.notes[-1]
+        if name not in candidate.requirements.names():
+            continue
         line = next(ln for ln in candidate.requirements.lines if requirement_name(ln) == name)
         if line != name:
             candidate.requirements.replace(name, name, f"{line}: no version it allows builds here; any version")
             return candidate.notes[-1]
         candidate.requirements.replace(name, None, f"{name} does not build on this Python in any version tried: left out")
         return candidate.notes[-1]
+    filtered = re.findall(r"`([A-Za-z0-9][A-Za-z0-9._-]*)` was filtered by `exclude-newer`", output)
+    for name in map(normalize, filtered):
+        if candidate.exclude_newer and candidate.exempt.get(name, "") is not None:
+            candidate.exempt[name] = None
+            return _noted(candidate, f"{name}: no release at the commit's date fits the other requirements; "
+                                     f"today's releases of {name} instead")
     for name in _named_in(output, candidate):
         line = next(ln for ln in candidate.requirements.lines if requirement_name(ln) == name)
         if line != name:
@@ -91,8 +104,13 @@ def _repair_install(candidate: Candidate, output: str) -> str | None:
             return candidate.notes[-1]
     if candidate.exclude_newer:
         candidate.exclude_newer = None
-        return "resolution as of the commit's date failed: today's releases instead"
+        return _noted(candidate, "resolution as of the commit's date failed: today's releases instead")
     return None
+
+
+def _noted(candidate: Candidate, note: str) -> str:
+    candidate.notes.append(note)
+    return note
 
 
 def _repair_run(candidate: Candidate, output: str, checkout: Path, local: set[str]) -> str | None:

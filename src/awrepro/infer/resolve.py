@@ -39,7 +39,11 @@ class Requirements:
         return True
 
     def replace(self, name: str, line: str | None, note: str) -> None:
-        self.lines = [ln for ln in self.lines if requirement_name(ln) != name] + ([line] if line else [])
+        """Replace (in its place) or, with ``line`` None, remove the requirement on ``name``."""
+        kept = [line if requirement_name(ln) == name else ln for ln in self.lines]
+        if name not in self.names() and line:
+            kept.append(line)
+        self.lines = [ln for ln in kept if ln]
         self.notes.append(note)
 
 
@@ -119,17 +123,26 @@ def own_names(analysis: Analysis, repo_name: str) -> set[str]:
 @dataclass(frozen=True)
 class Release:
     version: str
-    uploaded: datetime
-    binary: bool  # a wheel this interpreter can install without building
+    uploaded: datetime  # its first file
+    binary_at: datetime | None  # its first wheel this interpreter installs without building (None: none)
+    compiled: bool = False  # it has platform wheels: its source release needs a compiler and old build tools
 
 
 def first_installable_after(releases: list[Release], cutoff: datetime) -> Release | None:
-    """The first release after ``cutoff`` with a wheel for this interpreter, when the newest
-    release at ``cutoff`` has none but later ones do (a compiled package); else None."""
+    """The first release that had a wheel for this interpreter after ``cutoff``, when the newest
+    release at ``cutoff`` had none then but later ones do (a compiled package); else None.
+
+    Times are those of the wheels themselves: a release often gets the wheel of a newer Python
+    long after it came out, and a date bound filters files, not releases.
+    """
     before = [r for r in releases if r.uploaded <= cutoff]
-    if not before or before[-1].binary or not any(r.binary for r in releases):
+    if not before or not any(r.compiled for r in releases):
+        return None  # a pure-Python package builds from its source release on any Python
+    newest = max(before, key=lambda r: r.uploaded)
+    if newest.binary_at is not None and newest.binary_at <= cutoff:
         return None
-    return next((r for r in releases if r.uploaded > cutoff and r.binary), None)
+    later = [r for r in releases if r.binary_at is not None and r.binary_at > cutoff]
+    return min(later, key=lambda r: r.binary_at or cutoff) if later else None
 
 
 def releases_of(name: str, index_urls: list[str]) -> list[Release]:
@@ -150,30 +163,40 @@ def releases_of(name: str, index_urls: list[str]) -> list[Release]:
             continue
         if not isinstance(data, dict) or not isinstance(data.get("files"), list):
             continue
-        found: dict[str, Release] = {}
+        first: dict[str, datetime] = {}
+        binary: dict[str, datetime] = {}
+        compiled: set[str] = set()
         for file in data["files"]:
             filename, stamp = str(file.get("filename", "")), file.get("upload-time")
             if not stamp or file.get("yanked"):
                 continue
             uploaded = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
-            binary = False
+            installs = False
             if filename.endswith(".whl"):
                 try:
                     _, version, _, wheel_tags = parse_wheel_filename(filename)
                 except InvalidWheelFilename:
                     continue
-                binary = bool(wheel_tags & tags)
+                if version.is_prerelease or version.is_devrelease:
+                    continue
+                installs = bool(wheel_tags & tags)
                 key = str(version)
+                if any(t.platform != "any" for t in wheel_tags):
+                    compiled.add(key)
             else:
                 match = re.match(rf"^{re.escape(normalize(name)).replace('-', '[-_.]')}-(.+?)\.(tar\.gz|zip|tar\.bz2)$",
                                  filename, re.IGNORECASE)
                 if not match:
                     continue
                 key = match.group(1)
-            old = found.get(key)
-            found[key] = Release(key, min(uploaded, old.uploaded) if old else uploaded, binary or bool(old and old.binary))
-        if found:
-            return sorted(found.values(), key=lambda r: r.uploaded)
+                if re.search(r"(a|b|rc|dev)\d*$", key):
+                    continue  # a pre-release: installers pass over it
+            first[key] = min(uploaded, first.get(key, uploaded))
+            if installs:
+                binary[key] = min(uploaded, binary.get(key, uploaded))
+        if first:
+            found = [Release(key, when, binary.get(key), key in compiled) for key, when in first.items()]
+            return sorted(found, key=lambda r: r.uploaded)
     return []
 
 
@@ -181,7 +204,14 @@ def forward_dates(names: set[str], cutoff: datetime, index_urls: list[str]) -> d
     """NAME -> (its own bound, the release it lets in) for packages to move forward."""
     moved: dict[str, tuple[str, str]] = {}
     for name in sorted(names):
-        release = first_installable_after(releases_of(name, index_urls), cutoff)
-        if release is not None:
-            moved[name] = (release.uploaded.date().isoformat(), release.version)
+        if (found := forward_date(name, cutoff, index_urls)) is not None:
+            moved[name] = found
     return moved
+
+
+def forward_date(name: str, cutoff: datetime, index_urls: list[str]) -> tuple[str, str] | None:
+    """(the bound that lets the first installable later release in, that release's version)."""
+    release = first_installable_after(releases_of(name, index_urls), cutoff)
+    if release is None or release.binary_at is None:
+        return None
+    return release.binary_at.date().isoformat(), release.version

@@ -1,0 +1,201 @@
+"""`awrepro new` end to end: real repositories on a real git daemon, a real package index on
+127.0.0.1 with upload times, real uv environments, real smoke runs; then `check` on what it wrote.
+
+The wheels are tiny ones the tests write: ``torch`` 2.13.0 in a local wheel folder (a stand-in
+with just enough of torch's API for a forward pass), and on the index numpy 1.23 (2022, with
+``np.float``) and 2.0 (2024, without), ``yacs``, and a torch 1.4.0 that must never be installed.
+"""
+
+from __future__ import annotations
+
+import ensurepip
+import shutil
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.envs.conftest import write_wheel
+from tests.gitfixtures import GitDaemon, RepoFactory
+from tests.pyindex import PackageIndex
+
+pytestmark = pytest.mark.slow
+
+FAKE_TORCH = '''
+class _Tensor:
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+def randn(*shape):
+    return _Tensor(shape)
+def randint(low, high, shape):
+    return _Tensor(shape)
+class no_grad:
+    def __enter__(self):
+        return self
+    def __exit__(self, *exc):
+        return False
+def device(kind):
+    if str(kind).startswith("cuda"):
+        raise RuntimeError("Found no NVIDIA driver on your system")
+    return kind
+class version:
+    cuda = None
+class nn:
+    class Module:
+        def __call__(self, *args):
+            return self.forward(*args)
+        def eval(self):
+            return self
+        def parameters(self):
+            return iter(())
+'''
+
+# The model module imports a helper that uses collections.Iterable (gone in 3.10), uses np.float
+# (gone in numpy 1.24) and imports yacs, which nothing declares. setup.py must never run.
+NUMPY_REPO = {
+    "setup.py": ("raise SystemExit('setup.py was executed')\nimport torch\nfrom setuptools import setup\n"
+                 "deps = ['numpy', 'torch==1.4.0']\nsetup(name='oldnet', install_requires=deps)\n"),
+    "oldnet/__init__.py": "",
+    "oldnet/util.py": "from collections import Iterable\n\ndef flat(x):\n    return isinstance(x, Iterable)\n",
+    "oldnet/model.py": ("import numpy as np\nimport torch\nimport yacs\nfrom oldnet.util import flat\n\n"
+                        "EPS = np.float(1e-3)\n\n\nclass OldNet(torch.nn.Module):\n"
+                        "    def __init__(self, width=4):\n        self.width = width\n\n"
+                        "    def forward(self, x):\n        return x\n"),
+    "train.py": "import wandb\nfrom oldnet.model import OldNet\n",
+}
+
+CUDA_REPO = {
+    "gpunet.py": ("import torch\n\nDEVICE = torch.device('cuda')\n\n\nclass GpuNet(torch.nn.Module):\n"
+                  "    def forward(self, x):\n        return x\n"),
+}
+
+NATIVE_REPO = {
+    "setup.py": ("from setuptools import Extension, setup\n"
+                 "setup(name='fastnet', ext_modules=[Extension('fastops', ['fastops.c'])])\n"),
+    "fastops.c": ('#include <Python.h>\nstatic struct PyModuleDef m = {PyModuleDef_HEAD_INIT, "fastops", NULL, -1, NULL};\n'
+                  "PyMODINIT_FUNC PyInit_fastops(void) { return PyModule_Create(&m); }\n"),
+    "fastnet.py": ("import torch\nimport fastops\n\n\nclass FastNet(torch.nn.Module):\n"
+                   "    def __init__(self, size):\n        self.size = size\n\n    def forward(self, x):\n        return x\n"),
+}
+
+
+@dataclass
+class Setting:
+    repos: RepoFactory
+    daemon: GitDaemon
+    index: PackageIndex
+    tmp: Path
+
+    def args(self, registry: Path) -> list[str]:
+        return ["--cache-dir", str(self.tmp / "cache"), "--registry", str(registry)]
+
+
+@pytest.fixture
+def setting(tmp_path: Path, repos: RepoFactory, git_daemon: GitDaemon, monkeypatch: pytest.MonkeyPatch,
+            uv_cache: Path) -> Iterator[Setting]:
+    from awrepro.envs.base import user_pip_settings
+
+    wheels = tmp_path / "wheels"
+    write_wheel(wheels, "torch", "2.13.0", FAKE_TORCH)
+    bundled = Path(ensurepip.__file__).parent / "_bundled"
+    for wheel in bundled.glob("setuptools-*.whl"):  # for the native build: offline, from the interpreter itself
+        shutil.copy(wheel, wheels)
+    index = PackageIndex(tmp_path / "index")
+    index.add("numpy", "1.23.0", "2022-06-22T00:00:00Z", "float = float\n")
+    index.add("numpy", "2.0.0", "2024-06-16T00:00:00Z", "")
+    index.add("yacs", "0.1.8", "2020-08-01T00:00:00Z", "")
+    index.add("torch", "1.4.0", "2020-01-15T00:00:00Z", "raise ImportError('the index torch was installed')\n")
+    index.start()
+    monkeypatch.setenv("UV_CACHE_DIR", str(uv_cache))
+    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    monkeypatch.setenv("PIP_INDEX_URL", index.url)
+    for name in ("PIP_EXTRA_INDEX_URL", "PIP_CONSTRAINT", "UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    user_pip_settings.cache_clear()
+    try:
+        yield Setting(repos, git_daemon, index, tmp_path)
+    finally:
+        user_pip_settings.cache_clear()
+        index.stop()
+
+
+@pytest.fixture(scope="session")
+def uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("uv-cache-new")
+
+
+def _impl(registry: Path, paper: str, name: str = "main") -> dict:
+    return tomllib.loads(registry.read_text())["papers"][paper]["impl"][name]
+
+
+def test_new_repairs_its_way_to_a_forward_pass_and_check_passes_it(setting: Setting, cli,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "2025-01-01T00:00:00+00:00")  # numpy 2.0 is the release of its time
+    setting.repos.create("oldnet", NUMPY_REPO)
+    into = setting.tmp / "out" / "r.toml"
+    into.parent.mkdir()
+    into.write_text('format = 1\n\n# kept as it is\n[papers.other]\ntitle = "Other"\nvenue = "X"\nyear = 2020\n'
+                    'section = "S"\nno_code = "none"\n')
+    before = into.read_text()
+
+    done = cli("--cache-dir", str(setting.tmp / "cache"), "new", setting.daemon.url("oldnet"), "--into", str(into))
+    assert done.code == 0, done.out + done.err
+    assert "oldnet  reached smoke" in done.out
+    assert into.read_text().startswith(before)  # nothing else in the file changed
+    impl = _impl(into, "oldnet")
+    assert impl["env"]["requirements"] == ["torch==2.13.0", "numpy<1.24", "yacs"]
+    assert impl["env"]["exclude_newer"] == "commit"
+    notes = "\n".join(impl["notes"])
+    assert "yacs added: oldnet/model.py imports yacs, which nothing declares" in notes
+    assert "numpy<1.24: the code uses np.float" in notes
+    assert "collections.Iterable" in notes
+    assert "wandb" not in notes  # train.py is a script, not the model's code
+    assert notes.endswith("reached level smoke")
+    assert impl["smoke"]["level"] == "smoke"
+    assert "OldNet().eval()" in impl["smoke"]["script"]
+    assert not any("torch-1.4.0" in path for path in setting.index.requested)  # never another torch
+
+    check = cli(*setting.args(into), "check", "--all")
+    assert check.code == 0, check.out + check.err
+    assert "oldnet  passed (smoke)" in check.out
+
+
+def test_cuda_only_code_gets_a_gpu_smoke_test_and_a_static_check(setting: Setting, cli) -> None:
+    setting.repos.create("gpunet", CUDA_REPO)
+    into = setting.tmp / "r.toml"
+    done = cli("--cache-dir", str(setting.tmp / "cache"), "new", setting.daemon.url("gpunet"), "--into", str(into),
+               "--id", "gpu-net")
+    assert done.code == 0, done.out + done.err
+    impl = _impl(into, "gpu-net")
+    assert impl["smoke"]["gpu"] is True
+    assert impl["smoke"]["static"]["command"] == "python -m compileall -q ."
+    assert "CUDA-only code runs at import (gpunet.py:3)" in impl["notes"][0]
+    assert impl["notes"][-1].endswith("reached level static")
+    check = cli(*setting.args(into), "check", "--all")
+    assert "gpu-net  passed (static)" in check.out, check.out + check.err
+
+
+def test_a_native_extension_gets_a_build_step_and_an_import_test(setting: Setting, cli) -> None:
+    setting.repos.create("fastnet", NATIVE_REPO)
+    into = setting.tmp / "r.toml"
+    done = cli("--cache-dir", str(setting.tmp / "cache"), "new", setting.daemon.url("fastnet"), "--into", str(into),
+               "--max-tries", "2")
+    assert done.code == 0, done.out + done.err
+    impl = _impl(into, "fastnet")
+    assert impl["env"]["steps"] == ["python setup.py build_ext --inplace"]
+    assert "setuptools" in impl["env"]["requirements"]
+    assert impl["smoke"]["level"] == "import"  # FastNet needs an argument: no forward pass is guessed
+    assert "from fastnet import FastNet" in impl["smoke"]["script"]
+
+
+def test_bad_input_is_one_line_and_writes_nothing(setting: Setting, cli) -> None:
+    into = setting.tmp / "r.toml"
+    done = cli("--cache-dir", str(setting.tmp / "cache"), "new", "ftp://example.org/x", "--into", str(into))
+    assert done.code == 2
+    assert done.err.count("\n") == 1 and "not an allowed git URL" in done.err
+    done = cli("--cache-dir", str(setting.tmp / "cache"), "new", setting.daemon.url("nothing-here"), "--into", str(into))
+    assert done.code == 1 and "give --commit SHA" in done.err
+    assert not into.exists()
