@@ -11,6 +11,7 @@ stopped.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -64,7 +65,7 @@ def run(request: Request, cache: Cache) -> int:
         paper_id = request.paper or request.entry_id or entry_mod.slug(repo_name)
         impl_name = entry_mod.slug(_owner(request.url)) if request.paper else "main"
         console.info(f"{paper_id}  fetched {impl.code.short()}; analysing")
-        found = analysis_mod.analyse(checkout.root)
+        found = analysis_mod.analyse(checkout.tree, request.subdir or "")
         committed = _commit_date(checkout.root)
         candidate = _first_candidate(found, repo_name, committed)
         patch_dir = f"patches/{paper_id}"
@@ -141,11 +142,13 @@ def _first_candidate(found: analysis_mod.Analysis, repo_name: str, committed: da
                           and m.path.endswith("__init__.py")), key=lambda m: m.path.count("/"))[:2]
     requirements = resolve.requirements_for(found, modules, torch, resolve.own_names(found, repo_name))
     candidate = repair_mod.Candidate(requirements, {m.name: [(c.name, c.required_args) for c in m.classes] for m in modules})
-    roots = sorted({m.root for m in found.closure(modules) if m.root})
+    focus = found.focus or "."
+    roots = sorted({os.path.relpath(m.root or ".", focus) for m in found.closure(modules)} - {"."})
     candidate.pythonpath += [f"{{checkout}}/{root}" for root in roots]
     if roots:
-        candidate.notes.append(f"PYTHONPATH gets {', '.join(roots)}: the model code imports from there")
-    _native(found, candidate)
+        candidate.notes.append(f"PYTHONPATH gets {', '.join(roots)} (relative to the code's folder): the model code "
+                               "imports from there")
+    _native(found, modules, candidate)
     _cuda(found, modules, candidate)
     index_urls = [u for u in (settings.index_url or "https://pypi.org/simple", *settings.extra_index_urls) if u]
     candidate.cutoff, candidate.index_urls = committed, index_urls
@@ -157,9 +160,10 @@ def _first_candidate(found: analysis_mod.Analysis, repo_name: str, committed: da
     return candidate
 
 
-def _native(found: analysis_mod.Analysis, candidate: repair_mod.Candidate) -> None:
-    for folder in found.native:
-        prefix = "" if folder == "." else f"cd {folder} && "
+def _native(found: analysis_mod.Analysis, modules: list[analysis_mod.Module], candidate: repair_mod.Candidate) -> None:
+    for folder in found.needed_extensions(modules):
+        where = os.path.relpath(folder, found.focus or ".")  # steps run in the code's folder
+        prefix = "" if where == "." else f"cd {where} && "
         candidate.steps.append(f"{prefix}python setup.py build_ext --inplace")
         setup_text = (found.root / folder / "setup.py").read_text(errors="replace")
         for dist in ("setuptools", *(["cython"] if found.pyx or "Cython" in setup_text else []),
@@ -168,7 +172,7 @@ def _native(found: analysis_mod.Analysis, candidate: repair_mod.Candidate) -> No
         candidate.notes.append(f"native extension in {folder}: built in place (`python setup.py build_ext --inplace`)")
     for folder in found.cuda_extensions:
         if shutil.which("nvcc"):
-            candidate.steps.append(f"cd {folder} && python setup.py build_ext --inplace")
+            candidate.steps.append(f"cd {os.path.relpath(folder, found.focus or '.')} && python setup.py build_ext --inplace")
             candidate.requirements.add("setuptools")
         candidate.notes.append(f"CUDA extension in {folder}: " + ("built in place" if shutil.which("nvcc")
                                                                   else "not built (no nvcc here)"))

@@ -48,6 +48,7 @@ class Module:
     classes: list[ModelClass] = field(default_factory=list)
     third_party: dict[str, int] = field(default_factory=dict)  # top-level module -> line (module-level imports)
     local: set[str] = field(default_factory=set)  # local modules it imports
+    targets: set[str] = field(default_factory=set)  # every dotted name it imports at module level
     safe: bool = True  # nothing but imports, definitions and assignments at its top level
     cuda_at_import: list[int] = field(default_factory=list)
     cuda_at_build: list[int] = field(default_factory=list)
@@ -56,19 +57,23 @@ class Module:
 
 @dataclass
 class Analysis:
-    root: Path
+    root: Path  # the repository
+    focus: str = ""  # the implementation's folder in it (``--subdir``), "" for all of it
     declared: list[Declared] = field(default_factory=list)
     modules: dict[str, Module] = field(default_factory=dict)
     native: list[str] = field(default_factory=list)  # setup.py folders (relative) with C/C++/Cython extensions
     cuda_extensions: list[str] = field(default_factory=list)
     pyx: list[str] = field(default_factory=list)
     extension_modules: set[str] = field(default_factory=set)  # what native extensions are imported as
+    extensions_by_folder: dict[str, set[str]] = field(default_factory=dict)
     setup_imports_torch: bool = False
     readme_title: str | None = None
 
     def model_modules(self, limit: int = 3) -> list[Module]:
         """The modules that define model classes, the most telling first."""
-        candidates = [m for m in self.modules.values() if m.classes and not m.python2 and _is_library(m.path)]
+        inside = f"{self.focus}/" if self.focus else ""
+        candidates = [m for m in self.modules.values() if m.classes and not m.python2 and _is_library(m.path[len(inside):])
+                      and m.path.startswith(inside)]
         candidates.sort(key=lambda m: (not m.safe, bool(m.cuda_at_import), -len(m.classes), m.path.count("/"), m.path))
         return candidates[:limit]
 
@@ -84,6 +89,14 @@ class Analysis:
             todo.extend(self.modules[name].local)
         return list(seen.values())
 
+    def needed_extensions(self, modules: list[Module]) -> list[str]:
+        """Folders whose native extensions the model code imports (or whose names are unknown)."""
+        targets = {t for m in self.closure(modules) for t in m.targets}
+        tails = {t.split(".")[-1] for t in targets}
+        return [folder for folder in self.native
+                if not self.extensions_by_folder.get(folder)
+                or any(e in targets or e.split(".")[-1] in tails for e in self.extensions_by_folder[folder])]
+
     def local_top_names(self) -> set[str]:
         return ({name.split(".")[0] for name in self.modules} | {Path(m.root).name for m in self.modules.values() if m.root}
                 | {name.split(".")[0] for name in self.extension_modules})
@@ -94,10 +107,14 @@ def _is_library(path: str) -> bool:
     return not SCRIPT_NAMES.match(parts[-1]) and not any(p.lower() in TEST_PARTS for p in parts[:-1])
 
 
-def analyse(root: Path) -> Analysis:
-    result = Analysis(root)
+def analyse(root: Path, focus: str = "") -> Analysis:
+    """Read the repository at ``root``; ``focus`` is the implementation's folder in it, whose own
+    declarations come first (the repository's top-level ones are read too: a monorepo's)."""
+    result = Analysis(root, focus)
     files = _python_files(root)
     _index_modules(root, files, result)
+    if focus:
+        _read_declarations(root / focus, result)
     _read_declarations(root, result)
     _read_native(root, files, result)
     result.readme_title = _readme_title(root)
@@ -156,6 +173,7 @@ def _read_module(tree: ast.Module, module: Module, result: Analysis, local_tops:
     stdlib = sys.stdlib_module_names
     for node, optional in _module_level_imports(tree):
         for target in _import_targets(node, package):
+            module.targets.add(target)
             top = target.split(".")[0]
             if top in local_tops:
                 module.local.update(_local_candidates(target, result))
@@ -447,7 +465,10 @@ def _read_native(root: Path, files: list[Path], result: Analysis) -> None:
             continue
         text = setup.read_text(encoding="utf-8", errors="replace")
         folder = setup.parent.relative_to(root).as_posix() or "."
-        result.extension_modules.update(re.findall(r"Extension\(\s*(?:name\s*=\s*)?['\"]([\w.]+)['\"]", text))
+        named = set(re.findall(r"Extension\(\s*(?:name\s*=\s*)?['\"]([\w.]+)['\"]", text))
+        named |= {p.stem for p in setup.parent.rglob("*.pyx")}
+        result.extension_modules.update(named)
+        result.extensions_by_folder[folder] = named
         if "CUDAExtension" in text or "nvcc" in text:
             result.cuda_extensions.append(folder)
         elif re.search(r"ext_modules|CppExtension|cythonize|Extension\(", text):
