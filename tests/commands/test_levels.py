@@ -19,11 +19,11 @@ from tests.commands.checkkit import (
 
 
 def test_a_pass_shows_its_level_everywhere(ws: Workspace, project: Project) -> None:
-    code = {"url": project.url, "commit": project.sha}
+    url, sha = project.url, project.sha
     ws.write(registry(
-        paper("fwd", **code, command="python -c \"print('OK')\""),
-        paper("imp", **code, command="python -c \"import json\"", level="import"),
-        paper("stat", **code, static="true"),
+        paper("fwd", url=url, commit=sha, command="python -c \"print('OK')\""),
+        paper("imp", url=url, commit=sha, command="python -c \"import json\"", level="import"),
+        paper("stat", url=url, commit=sha, static="true"),
     ))
     done = ws.run("check", "--all", "-j", "1", "--json", str(ws.root / "r.json"), "--junit", str(ws.root / "r.xml"),
                   "--markdown", str(ws.root / "r.md"))

@@ -25,8 +25,18 @@ pytestmark = pytest.mark.slow
 
 FAKE_TORCH = '''
 class _Tensor:
-    def __init__(self, shape):
-        self.shape = tuple(shape)
+    def __init__(self, shape, dtype="float"):
+        self.shape, self.dtype = tuple(shape), dtype
+    def byte(self):
+        return _Tensor(self.shape, "uint8")
+    def bool(self):
+        return _Tensor(self.shape, "bool")
+    def masked_fill(self, mask, value):
+        if mask.dtype != "bool":
+            raise RuntimeError("masked_fill_ only supports boolean masks, but got mask with dtype unsigned char")
+        return self
+def ones(*shape):
+    return _Tensor(shape)
 def randn(*shape):
     return _Tensor(shape)
 def randint(low, high, shape):
@@ -53,7 +63,8 @@ class nn:
 '''
 
 # The model module imports a helper that uses collections.Iterable (gone in 3.10), uses np.float
-# (gone in numpy 1.24) and imports yacs, which nothing declares. setup.py must never run.
+# (gone in numpy 1.24) and imports yacs, which nothing declares; its forward pass masks with a
+# uint8 mask (bool since torch 1.2). setup.py must never run.
 NUMPY_REPO = {
     "setup.py": ("raise SystemExit('setup.py was executed')\nimport torch\nfrom setuptools import setup\n"
                  "deps = ['numpy', 'torch==1.4.0']\nsetup(name='oldnet', install_requires=deps)\n"),
@@ -62,7 +73,8 @@ NUMPY_REPO = {
     "oldnet/model.py": ("import numpy as np\nimport torch\nimport yacs\nfrom oldnet.util import flat\n\n"
                         "EPS = np.float(1e-3)\n\n\nclass OldNet(torch.nn.Module):\n"
                         "    def __init__(self, width=4):\n        self.width = width\n\n"
-                        "    def forward(self, x):\n        return x\n"),
+                        "    def forward(self, x):\n        mask = torch.ones(*x.shape).byte()\n"
+                        "        return x.masked_fill(mask, 0.0)\n"),
     "train.py": "import wandb\nfrom oldnet.model import OldNet\n",
 }
 
@@ -153,6 +165,10 @@ def test_new_repairs_its_way_to_a_forward_pass_and_check_passes_it(setting: Sett
     assert "numpy<1.24: the code uses np.float" in notes
     assert "collections.Iterable" in notes
     assert "wandb" not in notes  # train.py is a script, not the model's code
+    assert "uint8 masks (torch < 1.2) in oldnet/model.py made bool: patch uint8-masks-oldnet-model-py.patch" in notes
+    patch = into.parent / "patches" / "oldnet" / "uint8-masks-oldnet-model-py.patch"
+    assert "+        mask = torch.ones(*x.shape).bool()" in patch.read_text()
+    assert impl["env"]["patches"] == ["patches/oldnet/uint8-masks-oldnet-model-py.patch"]
     assert notes.endswith("reached level smoke")
     assert impl["smoke"]["level"] == "smoke"
     assert "OldNet().eval()" in impl["smoke"]["script"]

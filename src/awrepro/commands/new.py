@@ -10,7 +10,6 @@ stopped.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -20,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from awrepro import console, envs, git, registry, runner, sources
+from awrepro import console, envs, fetching, git, registry, runner, sources
 from awrepro.cache import Cache
 from awrepro.constants import EXIT_FAILED, EXIT_OK
 from awrepro.envs.base import user_pip_settings
@@ -29,7 +28,7 @@ from awrepro.infer import analysis as analysis_mod
 from awrepro.infer import entry as entry_mod
 from awrepro.infer import repair as repair_mod
 from awrepro.infer import resolve, smoke
-from awrepro.model import Code, Implementation, SmokeSpec
+from awrepro.model import GitCode, Implementation, SmokeSpec
 from awrepro.results import Result
 
 PYTHON = "==3.11.*"  # the interpreter the local torch wheel is built for
@@ -57,10 +56,11 @@ class Outcome:
 def run(request: Request, cache: Cache) -> int:
     _check_request(request)
     commit = request.commit or _default_head(request.url)
-    impl = Implementation(code=Code(git=request.url, commit=commit, subdir=request.subdir), smoke=SmokeSpec(command="true"))
+    code = GitCode(request.url, commit, subdir=request.subdir)
+    impl = Implementation(code=code, smoke=SmokeSpec(command="true"))
     with tempfile.TemporaryDirectory(prefix="awrepro-new-") as scratch_dir:
         scratch = Path(scratch_dir)
-        checkout = sources.ensure(cache, impl, scratch, sources.FetchOptions())
+        checkout = fetching.ensure(cache, impl, scratch, sources.FetchOptions())
         repo_name = impl.code.repo_name
         paper_id = request.paper or request.entry_id or entry_mod.slug(repo_name)
         impl_name = entry_mod.slug(_owner(request.url)) if request.paper else "main"
@@ -213,7 +213,13 @@ def _loop(request: Request, cache: Cache, impl: Implementation, candidate: repai
             return Outcome("static", "", tries)
         if result.status == "passed":
             _guard_torch(cache, result, candidate)
-            return _finish(cache, impl, candidate, output, scratch, paper_id, patch_dir, tries)
+            probe = smoke.read_probe(output) or {}
+            failed = smoke.probe_errors(probe) if smoke.best_forward(probe) is None else ""
+            note = repair_mod.repair(candidate, "smoke", failed, root, local, drop_modules=False) if failed else None
+            if note is None or tries >= request.max_tries:
+                return _finish(cache, impl, candidate, output, scratch, paper_id, patch_dir, tries)
+            console.info(f"{paper_id}  imports; repair for a forward pass: {note}")
+            continue
         if result.status not in ("failed", "setup-error", "timeout"):
             return Outcome(None, f"{result.status} at {result.failed_stage}: {result.note}", tries)
         note = repair_mod.repair(candidate, result.failed_stage, output, root, local)
@@ -287,6 +293,7 @@ def _impl_table(impl: Implementation, candidate: repair_mod.Candidate, outcome: 
                 level: str = "import") -> dict[str, Any]:
     if script is None:
         level, script = candidate.final or ("import", smoke.import_script(candidate.modules, candidate.shims))
+    assert isinstance(impl.code, GitCode)
     code: dict[str, Any] = {"git": impl.code.git, "commit": impl.code.commit}
     if impl.code.subdir:
         code["subdir"] = impl.code.subdir
@@ -315,4 +322,4 @@ def _impl_table(impl: Implementation, candidate: repair_mod.Candidate, outcome: 
     if notes:
         data["notes"] = notes
     data.update({"code": code, "env": env, "smoke": smoke_table})
-    return json.loads(json.dumps(data))
+    return data

@@ -50,12 +50,17 @@ class Candidate:
         return [name if when is None else f"{name}={when}" for name, when in sorted(self.exempt.items())]
 
 
-def repair(candidate: Candidate, stage: str | None, output: str, checkout: Path, local: set[str]) -> str | None:
-    """Apply the first rule that reads ``output``; return its note (None: nothing known to try)."""
+def repair(candidate: Candidate, stage: str | None, output: str, checkout: Path, local: set[str],
+           *, drop_modules: bool = True) -> str | None:
+    """Apply the first rule that reads ``output``; return its note (None: nothing known to try).
+
+    ``drop_modules`` False: only fixes, never leaving a module out (the modules imported already,
+    the error came from building or running a model).
+    """
     if stage == "setup":
         return _repair_install(candidate, output)
     if stage == "smoke":
-        return _repair_run(candidate, output, checkout, local)
+        return _repair_run(candidate, output, checkout, local, drop_modules)
     return None
 
 
@@ -113,7 +118,7 @@ def _noted(candidate: Candidate, note: str) -> str:
     return note
 
 
-def _repair_run(candidate: Candidate, output: str, checkout: Path, local: set[str]) -> str | None:
+def _repair_run(candidate: Candidate, output: str, checkout: Path, local: set[str], drop_modules: bool) -> str | None:
     if (match := NUMPY_ALIASES.search(output)) and "numpy<1.24" not in candidate.requirements.lines:
         alias = next(g for g in match.groups() if g)
         candidate.requirements.replace("numpy", "numpy<1.24", f"numpy<1.24: the code uses np.{alias}, removed in numpy 1.24")
@@ -137,7 +142,7 @@ def _repair_run(candidate: Candidate, output: str, checkout: Path, local: set[st
             return candidate.notes[-1]
     if UINT8_MASK.search(output) and (note := _patch_uint8(candidate, output, checkout)):
         return note
-    return _drop_failing_module(candidate, output, checkout)
+    return _drop_failing_module(candidate, output, checkout) if drop_modules else None
 
 
 def _parses_cuda_version(output: str) -> bool:

@@ -48,7 +48,7 @@ def probe_script(modules: dict[str, list[tuple[str, int]]], shims: list[str]) ->
     return prelude(shims) + _PROBE.replace("MODULES", json.dumps(modules)).replace("INPUTS", json.dumps(INPUTS))
 
 
-_PROBE = '''import importlib, json, sys
+_PROBE = '''import importlib, json, sys, traceback
 modules = MODULES
 inputs = INPUTS
 found = {}
@@ -58,6 +58,7 @@ for name, classes in modules.items():
     missing = [c for c, _ in classes if not hasattr(module, c)]
     assert not missing, f"{name} lacks {missing}"
 forward = []
+errors = []  # why the biggest attempts failed: `new` may know a repair
 try:
     import torch
 except ImportError:
@@ -73,6 +74,7 @@ if torch is not None:
                 model = obj().eval()
                 size = sum(p.numel() for p in model.parameters())
             except Exception:
+                errors.append(traceback.format_exc())
                 continue
             if size > 50_000_000:
                 continue
@@ -81,11 +83,13 @@ if torch is not None:
                     with torch.no_grad():
                         out = model(eval(text))
                 except Exception:
+                    if text == inputs[0]:
+                        errors.append(traceback.format_exc())
                     continue
                 shape = tuple(out.shape) if hasattr(out, "shape") else type(out).__name__
                 forward.append({"module": name, "class": cls, "input": text, "params": int(size), "out": str(shape)})
                 break
-print("PROBE_TAG", json.dumps({"found": found, "forward": forward}))
+print("PROBE_TAG", json.dumps({"found": found, "forward": forward, "errors": errors[-3:]}))
 print("OK_IMPORT", ", ".join(modules))
 '''.replace("PROBE_TAG", PROBE_TAG).replace("OK_IMPORT", OK_IMPORT)
 
@@ -101,9 +105,15 @@ def read_probe(output: str) -> dict[str, object] | None:
     return None
 
 
+def probe_errors(probe: dict[str, object]) -> str:
+    listed = probe.get("errors")
+    return "\n".join(str(e) for e in listed) if isinstance(listed, list) else ""
+
+
 def best_forward(probe: dict[str, object]) -> dict[str, str] | None:
     """The forward pass of the biggest model that ran (the paper's model rather than a layer of it)."""
-    runs = [r for r in probe.get("forward", []) if isinstance(r, dict)]  # type: ignore[union-attr]
+    listed = probe.get("forward")
+    runs = [r for r in listed if isinstance(r, dict)] if isinstance(listed, list) else []
     return max(runs, key=lambda r: int(r.get("params", 0))) if runs else None
 
 
