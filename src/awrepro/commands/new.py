@@ -136,10 +136,7 @@ def _commit_date(root: Path) -> datetime:
 def _first_candidate(found: analysis_mod.Analysis, repo_name: str, committed: datetime) -> repair_mod.Candidate:
     settings = user_pip_settings()
     torch = resolve.torch_pin(settings.find_links) or "torch==2.13.0"
-    modules = found.model_modules()
-    if not modules:  # no model class: the library's own safe modules, imported only
-        modules = sorted((m for m in found.modules.values() if m.safe and not m.python2 and analysis_mod._is_library(m.path)
-                          and m.path.endswith("__init__.py")), key=lambda m: m.path.count("/"))[:2]
+    modules = found.model_modules() or found.framework_modules()
     requirements = resolve.requirements_for(found, modules, torch, resolve.own_names(found, repo_name))
     candidate = repair_mod.Candidate(requirements, {m.name: [(c.name, c.required_args) for c in m.classes] for m in modules})
     focus = found.focus or "."
@@ -285,7 +282,18 @@ def _try(cache: Cache, impl: Implementation, candidate: repair_mod.Candidate, sc
     result = runner.check_entry(entry, loaded, cache, runner.Options(), cache.new_log_folder("new"))
     logs = [Path(s.log_path) for s in result.stages if s.name in ("setup", "smoke")]
     output = "".join(p.read_text(encoding="utf-8", errors="replace") for p in logs if p.is_file())
-    return result, output
+    return result, output + _installed(cache, result)
+
+
+def _installed(cache: Cache, result: Result) -> str:
+    """What the environment holds, as uv lists it (`` + name==version``): a reused one logs no install."""
+    if not result.env_key:
+        return ""
+    lines = []
+    for info in sorted(envs.location(cache, result.env_key).glob("lib/python*/site-packages/*.dist-info")):
+        name, _, version = info.name.removesuffix(".dist-info").partition("-")
+        lines.append(f" + {resolve.normalize(name)}=={version}\n")
+    return "".join(lines)
 
 
 def _impl_table(impl: Implementation, candidate: repair_mod.Candidate, outcome: Outcome | None,
@@ -304,6 +312,8 @@ def _impl_table(impl: Implementation, candidate: repair_mod.Candidate, outcome: 
             env["exclude_newer_exempt"] = candidate.exempt_list()
     if candidate.patches:
         env["patches"] = [f"{patch_dir}/{name}" for name in sorted(candidate.patches)]
+    if candidate.no_deps:
+        env["no_deps"] = list(candidate.no_deps)
     if candidate.steps:
         env["steps"] = list(candidate.steps)
     env["vars"] = {"PYTHONPATH": ":".join(candidate.pythonpath)}

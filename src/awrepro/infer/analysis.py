@@ -25,6 +25,7 @@ SCRIPT_NAMES = re.compile(r"^(setup|conftest|train.*|main|run.*|eval.*|test.*|de
 TEST_PARTS = {"test", "tests", "testing", "scripts", "script", "tools", "examples", "example", "notebooks"}
 MODEL_BASES = {"Module", "Layer", "Model"}  # nn.Module, hk.Module, flax nn.Module, keras Layer / Model
 MAX_FILES = 3000
+FRAMEWORKS = {"torch", "tensorflow", "jax", "flax", "haiku", "keras", "trax", "mxnet", "chainer"}
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,14 @@ class Analysis:
         candidates = [m for m in self.modules.values() if m.classes and not m.python2 and _is_library(m.path[len(inside):])
                       and m.path.startswith(inside)]
         candidates.sort(key=lambda m: (not m.safe, bool(m.cuda_at_import), -len(m.classes), m.path.count("/"), m.path))
+        return candidates[:limit]
+
+    def framework_modules(self, limit: int = 3) -> list[Module]:
+        """Without model classes (functional TF1-era code): the library modules that use a framework."""
+        inside = f"{self.focus}/" if self.focus else ""
+        candidates = [m for m in self.modules.values() if not m.python2 and m.safe and m.path.startswith(inside)
+                      and _is_library(m.path[len(inside):]) and set(m.third_party) & FRAMEWORKS]
+        candidates.sort(key=lambda m: (m.path.count("/"), -len(m.third_party), m.path))
         return candidates[:limit]
 
     def closure(self, modules: list[Module]) -> list[Module]:

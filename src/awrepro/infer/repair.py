@@ -34,6 +34,7 @@ class Candidate:
     exempt: dict[str, str | None] = field(default_factory=dict)  # NAME -> its own date (None: today's)
     shims: list[str] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
+    no_deps: list[str] = field(default_factory=list)  # installed without their dependencies
     pythonpath: list[str] = field(default_factory=lambda: ["{checkout}"])
     patches: dict[str, str] = field(default_factory=dict)  # file name -> patch text
     forward: bool = True  # a forward pass may be tried (no CUDA-only construction found)
@@ -71,6 +72,11 @@ def _named_in(output: str, candidate: Candidate) -> list[str]:
 
 
 def _repair_install(candidate: Candidate, output: str) -> str | None:
+    step = re.search(r"step `(.+?)` failed", output)
+    if step and step.group(1) in candidate.steps:
+        candidate.steps.remove(step.group(1))
+        return _noted(candidate, f"`{step.group(1)}` fails here ({last_error(output)}): left out; the model code "
+                                 "may import without it")
     built = re.findall(r"(?:Failed to build|Failed to download and build|Failed to prepare|failed to build) `?"
                        r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:==([\w.+!-]+))?", output)
     for raw, version in built:
@@ -89,6 +95,12 @@ def _repair_install(candidate: Candidate, output: str) -> str | None:
             candidate.notes.append(f"{pinned} does not build on this Python: the next candidate, today's release")
             return candidate.notes[-1]
         if name not in candidate.requirements.names():
+            if (parent := _brought_by(output, raw)) and parent[0] not in TORCH_FAMILY:
+                pinned_parent = f"{parent[0]}=={parent[1]}"
+                candidate.requirements.replace(parent[0], None, f"{pinned} (needed by {pinned_parent}) does not build "
+                                               f"on this Python: {pinned_parent} installed without its dependencies")
+                candidate.no_deps.append(pinned_parent)
+                return candidate.notes[-1]
             continue
         line = next(ln for ln in candidate.requirements.lines if requirement_name(ln) == name)
         if line != name:
@@ -111,6 +123,12 @@ def _repair_install(candidate: Candidate, output: str) -> str | None:
         candidate.exclude_newer = None
         return _noted(candidate, "resolution as of the commit's date failed: today's releases instead")
     return None
+
+
+def _brought_by(output: str, name: str) -> tuple[str, str] | None:
+    """uv's hint: ``X`` was included because ``P`` (vW) depends on ``X``."""
+    match = re.search(rf"`{re.escape(name)}` \(v[^)]*\) was included because `([A-Za-z0-9._-]+)` \(v([^)]+)\) depends", output)
+    return (normalize(match.group(1)), match.group(2)) if match else None
 
 
 def _noted(candidate: Candidate, note: str) -> str:
@@ -140,9 +158,25 @@ def _repair_run(candidate: Candidate, output: str, checkout: Path, local: set[st
         if top not in local and dist and normalize(dist) not in candidate.requirements.names():
             candidate.requirements.add(dist, f"{dist} added: the code imports {top}, which nothing declares")
             return candidate.notes[-1]
+        if "." in match.group(1) and dist and (note := _older_major(candidate, normalize(dist), match.group(1), output)):
+            return note
     if UINT8_MASK.search(output) and (note := _patch_uint8(candidate, output, checkout)):
         return note
     return _drop_failing_module(candidate, output, checkout) if drop_modules else None
+
+
+def _older_major(candidate: Candidate, name: str, module: str, output: str) -> str | None:
+    """A dependency lacks a module the code imports: it was moved or removed in a later release,
+    so the release series before the installed one."""
+    installed = re.findall(rf"^ \+ {re.escape(name)}==([\w.]+)", output, re.MULTILINE)
+    if name in TORCH_FAMILY or name not in candidate.requirements.names() or not installed:
+        return None
+    parts = installed[-1].split(".")
+    bound = f"<{parts[0]}" if parts[0] != "0" else f"<0.{parts[1] if len(parts) > 1 else 1}"
+    if bound.endswith("<0") or bound == "<0.0":
+        return None
+    candidate.requirements.replace(name, f"{name}{bound}", f"{name}{bound}: {module} is gone in {name} {installed[-1]}")
+    return candidate.notes[-1]
 
 
 def _parses_cuda_version(output: str) -> bool:
