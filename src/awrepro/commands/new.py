@@ -56,7 +56,10 @@ class Outcome:
 def run(request: Request, cache: Cache) -> int:
     _check_request(request)
     commit = request.commit or _default_head(request.url)
-    code = GitCode(request.url, commit, subdir=request.subdir)
+    # An implementation in a folder of a monorepo: only its top folder first (a partial clone),
+    # then the other top folders its code imports from.
+    sparse = (request.subdir.split("/")[0],) if request.subdir else ()
+    code = GitCode(request.url, commit, subdir=request.subdir, sparse=sparse)
     impl = Implementation(code=code, smoke=SmokeSpec(command="true"))
     with tempfile.TemporaryDirectory(prefix="awrepro-new-") as scratch_dir:
         scratch = Path(scratch_dir)
@@ -66,6 +69,12 @@ def run(request: Request, cache: Cache) -> int:
         impl_name = entry_mod.slug(_owner(request.url)) if request.paper else "main"
         console.info(f"{paper_id}  fetched {impl.code.short()}; analysing")
         found = analysis_mod.analyse(checkout.tree, request.subdir or "")
+        if sparse and (more := _imported_top_folders(found, checkout.tree) - set(sparse)):
+            code = code._replace(sparse=(*sparse, *sorted(more)))
+            impl = impl._replace(code=code)
+            console.info(f"{paper_id}  its code imports {', '.join(sorted(more))}: fetched too")
+            checkout = fetching.ensure(cache, impl, scratch, sources.FetchOptions())
+            found = analysis_mod.analyse(checkout.tree, request.subdir or "")
         committed = _commit_date(checkout.root)
         candidate = _first_candidate(found, repo_name, committed)
         patch_dir = f"patches/{paper_id}"
@@ -122,6 +131,14 @@ def _default_head(url: str) -> str:
         raise FetchError(f"{url}: the default branch's head cannot be read ({git.classify(done.output)}); "
                          "give --commit SHA")
     return head
+
+
+def _imported_top_folders(found: analysis_mod.Analysis, tree: Path) -> set[str]:
+    """Top-level folders of the repository (left out of a sparse checkout) that the model code imports."""
+    listed = git.checked(["ls-tree", "--name-only", "-d", "HEAD"], what="git ls-tree", cwd=tree).split()
+    modules = found.model_modules() or found.framework_modules()
+    wanted = {top for m in found.closure(modules) for top in m.third_party}
+    return {name for name in listed if name in wanted}
 
 
 def _owner(url: str) -> str:
@@ -305,6 +322,8 @@ def _impl_table(impl: Implementation, candidate: repair_mod.Candidate, outcome: 
     code: dict[str, Any] = {"git": impl.code.git, "commit": impl.code.commit}
     if impl.code.subdir:
         code["subdir"] = impl.code.subdir
+    if impl.code.sparse:
+        code["sparse"] = list(impl.code.sparse)
     env: dict[str, Any] = {"python": PYTHON, "requirements": list(candidate.requirements.lines), "install": "none"}
     if candidate.exclude_newer:
         env["exclude_newer"] = candidate.exclude_newer

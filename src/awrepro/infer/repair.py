@@ -162,6 +162,8 @@ def _repair_run(candidate: Candidate, output: str, checkout: Path, local: set[st
             return note
     if UINT8_MASK.search(output) and (note := _patch_uint8(candidate, output, checkout)):
         return note
+    if (inside := _failing_dependency(output)) and (note := _older_major(candidate, inside, f"{inside}'s own code", output)):
+        return note
     return _drop_failing_module(candidate, output, checkout) if drop_modules else None
 
 
@@ -175,8 +177,16 @@ def _older_major(candidate: Candidate, name: str, module: str, output: str) -> s
     bound = f"<{parts[0]}" if parts[0] != "0" else f"<0.{parts[1] if len(parts) > 1 else 1}"
     if bound.endswith("<0") or bound == "<0.0":
         return None
-    candidate.requirements.replace(name, f"{name}{bound}", f"{name}{bound}: {module} is gone in {name} {installed[-1]}")
+    note = (f"{name}{bound}: {module} is gone in {name} {installed[-1]}" if "." in module and "'" not in module
+            else f"{name}{bound}: {module} fails on this Python in {name} {installed[-1]}")
+    candidate.requirements.replace(name, f"{name}{bound}", note)
     return candidate.notes[-1]
+
+
+def _failing_dependency(output: str) -> str | None:
+    """The installed distribution whose own code raised (the innermost frame in site-packages)."""
+    folders = re.findall(r'File "[^"]*/site-packages/([A-Za-z0-9_]+)[/.]', output)
+    return normalize(distribution_for(folders[-1])) if folders and distribution_for(folders[-1]) else None
 
 
 def _parses_cuda_version(output: str) -> bool:
