@@ -50,4 +50,4 @@ def test_a_smoke_test_cannot_claim_the_static_level(ws: Workspace, project: Proj
     ws.write(registry(paper("odd", url=project.url, commit=project.sha, command="true", level="static")))
     done = ws.run("validate")
     assert done.code == 2
-    assert "papers.odd.impl.main.smoke.level: must be one of 'import', 'smoke', not 'static'" in done.err
+    assert "papers.odd.impl.main.smoke.level: must be one of 'smoke', 'import', not 'static'" in done.err

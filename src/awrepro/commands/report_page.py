@@ -13,8 +13,7 @@ from typing import Any
 from awrepro import console, report_files
 from awrepro.constants import EXIT_OK
 from awrepro.registry import Entry, LoadedRegistry, display_path
-from awrepro.constants import partial
-from awrepro.results import Result, summary
+from awrepro.results import Result, partial, summary
 
 STAGES = ("fetch", "setup", "smoke")
 
