@@ -299,7 +299,7 @@ def _try(cache: Cache, impl: Implementation, candidate: repair_mod.Candidate, sc
     result = runner.check_entry(entry, loaded, cache, runner.Options(), cache.new_log_folder("new"))
     logs = [Path(s.log_path) for s in result.stages if s.name in ("setup", "smoke")]
     output = "".join(p.read_text(encoding="utf-8", errors="replace") for p in logs if p.is_file())
-    return result, output + _installed(cache, result)
+    return result, f"{result.note}\n{output}{_installed(cache, result)}"
 
 
 def _installed(cache: Cache, result: Result) -> str:

@@ -107,8 +107,8 @@ class Analysis:
                 or any(e in targets or e.split(".")[-1] in tails for e in self.extensions_by_folder[folder])]
 
     def local_top_names(self) -> set[str]:
-        return ({name.split(".")[0] for name in self.modules} | {Path(m.root).name for m in self.modules.values() if m.root}
-                | {name.split(".")[0] for name in self.extension_modules})
+        # An import root's own folder name is no module (`tensorflow/` holding flat modules is not tensorflow).
+        return {name.split(".")[0] for name in self.modules} | {name.split(".")[0] for name in self.extension_modules}
 
 
 def _is_library(path: str) -> bool:
