@@ -478,7 +478,7 @@ def _read_native(root: Path, files: list[Path], result: Analysis) -> None:
         named |= {p.stem for p in setup.parent.rglob("*.pyx")}
         result.extension_modules.update(named)
         result.extensions_by_folder[folder] = named
-        if "CUDAExtension" in text or "nvcc" in text:
+        if re.search(r"CUDAExtension|nvcc|CUDA_HOME|\.cu['\"]", text):  # needs the CUDA toolkit to build
             result.cuda_extensions.append(folder)
         elif re.search(r"ext_modules|CppExtension|cythonize|Extension\(", text):
             result.native.append(folder)
