@@ -11,7 +11,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # imported lazily where they are used: start-up stays light
     from awrepro.registry import Entry, LoadedRegistry
     from awrepro.runner import Options
     from awrepro.selection import Filters
+    from awrepro.settings_file import FileSettings
 
 app = typer.Typer(
     name="awrepro",
@@ -47,6 +48,22 @@ class Settings:
 
     registry: Optional[Path]
     cache_dir: Optional[Path]
+    _file: "Optional[FileSettings]" = None
+
+    def file(self) -> "FileSettings":
+        """Defaults from awrepro.toml beside the registry (below environment variables and flags)."""
+        if self._file is None:
+            from awrepro import registry, settings_file
+
+            self._file = settings_file.load(registry.discover(self.registry, os.environ, Path.cwd()))
+        return self._file
+
+    def pick(self, name: str, given: Any) -> Any:
+        """An option's value: the flag's or its variable's when given, else the settings file's."""
+        return given if given is not None else getattr(self.file(), name)
+
+    def results_db(self, given: Optional[Path]) -> Path:
+        return self.pick("db", given) or self.cache().results_db
 
     def load_registry(self, memo: bool = True) -> "LoadedRegistry":
         """``memo``: keep the validated registry in the cache (a dry run writes nothing there)."""
@@ -103,7 +120,7 @@ def _global(
 
 IdsArg = Annotated[Optional[list[str]], typer.Argument(metavar="[ID]...", help="Paper ids (primary implementation), PAPER/IMPL, or PAPER/* for all of a paper's.", show_default=False)]
 AllOpt = Annotated[bool, typer.Option("--all", help="Every entry of the registry.")]
-JobsOpt = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, metavar="N", help="Entries worked on at once [default: number of CPUs].", show_default=False)]
+JobsOpt = Annotated[Optional[int], typer.Option("--jobs", "-j", envvar="AWREPRO_JOBS", min=1, metavar="N", help="Entries worked on at once [default: number of CPUs].", show_default=False)]
 MirrorOpt = Annotated[Optional[Path], typer.Option("--mirror", envvar=ENV_MIRROR, metavar="DIR", help="Take all code from this offline mirror folder (made by `awrepro mirror`); never use the network.", show_default=False)]
 DbOpt = Annotated[Optional[Path], typer.Option("--db", envvar="AWREPRO_DB", metavar="PATH", help="Results database [default: CACHE/results.db].", show_default=False)]
 AllowFileOpt = Annotated[bool, typer.Option("--allow-file", envvar=ENV_ALLOW_FILE, help="Allow file:// and local-path repositories.")]
@@ -179,7 +196,7 @@ def _selected(settings: Settings, ids: Optional[list[str]], all_: bool, filters:
     loaded = settings.load_registry(memo=not dry_run)
     filters = filters or Filters()
     if filters.need_history and db is None:
-        db = settings.cache().results_db
+        db = settings.results_db(db)
     return loaded, choose(loaded, ids or [], all_, filters, db)
 
 
@@ -228,12 +245,12 @@ def fetch(
 
     settings = _settings(ctx)
     loaded, entries = _selected(settings, ids, all_, _filters(section, tag, exclude, failed, changed), db, dry_run)
-    options = FetchOptions(mirror_dir=mirror, allow_file=allow_file, verify=verify)
+    options = FetchOptions(mirror_dir=settings.pick("mirror", mirror), allow_file=allow_file, verify=verify)
     if dry_run:
         from awrepro.runner import Options
 
         return _plan(settings, loaded, entries, Options(fetch=options), "fetch")
-    _with_cache(settings, lambda cache: command.run(loaded, cache, entries, dest=dest, jobs=_jobs(jobs), options=options))
+    _with_cache(settings, lambda cache: command.run(loaded, cache, entries, dest=dest, jobs=_jobs(settings.pick("jobs", jobs)), options=options))
 
 
 @app.command()
@@ -299,7 +316,7 @@ def cache_info(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 BackendOpt = Annotated[Optional[str], typer.Option("--backend", metavar="uv|pip", help="Environment backend for every entry: uv or pip [default: the registry's, uv].", show_default=False)]
 
 
-def _runner_options(mirror: Optional[Path], allow_file: bool, backend: Optional[str], gpu: bool = False,
+def _runner_options(settings: Settings, mirror: Optional[Path], allow_file: bool, backend: Optional[str], gpu: bool = False,
                     timeout: Optional[int] = None) -> "Options":
     from awrepro.errors import UsageError
     from awrepro.runner import Options
@@ -307,7 +324,8 @@ def _runner_options(mirror: Optional[Path], allow_file: bool, backend: Optional[
 
     if backend not in (None, "uv", "pip"):
         raise UsageError(f"--backend {backend!r}: use uv or pip")
-    return Options(fetch=FetchOptions(mirror_dir=mirror, allow_file=allow_file), backend=backend, gpu=gpu, timeout=timeout)
+    return Options(fetch=FetchOptions(mirror_dir=settings.pick("mirror", mirror), allow_file=allow_file), backend=backend,
+                   gpu=gpu, timeout=settings.pick("timeout", timeout))
 
 
 @app.command()
@@ -332,10 +350,10 @@ def setup(
 
     settings = _settings(ctx)
     loaded, entries = _selected(settings, ids, all_, _filters(section, tag, exclude, failed, changed), db, dry_run)
-    options = _runner_options(mirror, allow_file, backend)
+    options = _runner_options(settings, mirror, allow_file, backend)
     if dry_run:
         return _plan(settings, loaded, entries, options, "setup")
-    _with_cache(settings, lambda cache: command.run(loaded, cache, entries, jobs=_jobs(jobs), options=options))
+    _with_cache(settings, lambda cache: command.run(loaded, cache, entries, jobs=_jobs(settings.pick("jobs", jobs)), options=options))
 
 
 @app.command(context_settings={"allow_interspersed_args": False})
@@ -354,7 +372,7 @@ def run(
     settings = _settings(ctx)
     loaded = settings.load_registry()
     entry = loaded.select([entry_id])[0]
-    options = _runner_options(mirror, allow_file, backend)
+    options = _runner_options(settings, mirror, allow_file, backend)
     _with_cache(settings, lambda cache: command.run(loaded, cache, entry, command_args or [], options=options,
                                                     pass_env=pass_env or []))
 
@@ -365,12 +383,12 @@ def check(
     ids: IdsArg = None,
     all_: AllOpt = False,
     jobs: JobsOpt = None,
-    json_path: Annotated[Optional[Path], typer.Option("--json", metavar="PATH", help="Write the JSON report here.", show_default=False)] = None,
-    junit_path: Annotated[Optional[Path], typer.Option("--junit", metavar="PATH", help="Write a JUnit XML report here.", show_default=False)] = None,
-    markdown_path: Annotated[Optional[Path], typer.Option("--markdown", metavar="PATH", help="Write a Markdown summary here.", show_default=False)] = None,
-    fail_on: Annotated[str, typer.Option("--fail-on", metavar="any|regression|never", help="Exit 1 on: any (a failure), regression (a failure of an entry that passed its previous run), never.")] = "any",
+    json_path: Annotated[Optional[Path], typer.Option("--json", envvar="AWREPRO_JSON", metavar="PATH", help="Write the JSON report here.", show_default=False)] = None,
+    junit_path: Annotated[Optional[Path], typer.Option("--junit", envvar="AWREPRO_JUNIT", metavar="PATH", help="Write a JUnit XML report here.", show_default=False)] = None,
+    markdown_path: Annotated[Optional[Path], typer.Option("--markdown", envvar="AWREPRO_MARKDOWN", metavar="PATH", help="Write a Markdown summary here.", show_default=False)] = None,
+    fail_on: Annotated[Optional[str], typer.Option("--fail-on", envvar="AWREPRO_FAIL_ON", metavar="any|regression|never", help="Exit 1 on: any (a failure), regression (a failure of an entry that passed its previous run), never [default: any].", show_default=False)] = None,
     shard: Annotated[Optional[str], typer.Option("--shard", metavar="K/N", help="Run only shard K of N (balanced by recorded durations).", show_default=False)] = None,
-    timeout: Annotated[Optional[int], typer.Option("--timeout", min=1, metavar="SECONDS", help="Smoke-test timeout in seconds for every entry (overrides the registry).", show_default=False)] = None,
+    timeout: Annotated[Optional[int], typer.Option("--timeout", envvar="AWREPRO_TIMEOUT", min=1, metavar="SECONDS", help="Smoke-test timeout in seconds for every entry (overrides the registry).", show_default=False)] = None,
     gpu: Annotated[bool, typer.Option("--gpu", help="Run entries that need a GPU (when one is present).")] = False,
     db: DbOpt = None,
     backend: BackendOpt = None,
@@ -391,9 +409,12 @@ def check(
     from awrepro.report_files import Reports
     from awrepro.schedule import parse_shard
 
+    settings = _settings(ctx)
+    fail_on = settings.pick("fail_on", fail_on) or "any"
     if fail_on not in ("any", "regression", "never"):
         raise UsageError(f"--fail-on {fail_on!r}: use any, regression or never")
-    settings = _settings(ctx)
+    json_path, junit_path, markdown_path = (settings.pick(name, given) for name, given in
+                                            (("json", json_path), ("junit", junit_path), ("markdown", markdown_path)))
     shard_spec = parse_shard(shard) if shard else None
     if shard_spec and ids:
         raise UsageError("--shard splits --all; give no entry ids with it")
@@ -401,12 +422,12 @@ def check(
                                 db, dry_run)
     if smoke_command is not None or smoke_script is not None:
         entries = command.with_trial_smoke(entries, smoke_command, smoke_script)
-    options = _runner_options(mirror, allow_file, backend, gpu, timeout)
+    options = _runner_options(settings, mirror, allow_file, backend, gpu, timeout)
     if dry_run:
         if shard_spec:
             from awrepro import history, schedule
 
-            recorded = history.latest(db or settings.cache().results_db)
+            recorded = history.latest(settings.results_db(db))
             entries = schedule.shard(entries, *shard_spec, {k: r.duration for k, r in recorded.items()})
         return _plan(settings, loaded, entries, options, "check")
     reports = Reports(json_path, junit_path, markdown_path)
@@ -415,8 +436,8 @@ def check(
     for option, path in (("--json", json_path), ("--junit", junit_path), ("--markdown", markdown_path)):
         if path is not None:
             check_writable(path, option)
-    _with_cache(settings, lambda cache: command.run(loaded, cache, entries, jobs=_jobs(jobs), options=options,
-                                                    db=db or cache.results_db, reports=reports, fail_on=fail_on,
+    _with_cache(settings, lambda cache: command.run(loaded, cache, entries, jobs=_jobs(settings.pick("jobs", jobs)),
+                                                    options=options, db=settings.results_db(db), reports=reports, fail_on=fail_on,
                                                     shard=shard_spec))
 
 
@@ -426,7 +447,7 @@ def status(ctx: typer.Context, db: DbOpt = None, as_json: JsonOpt = False) -> No
     from awrepro.commands import status as command
 
     settings = _settings(ctx)
-    _exit(command.run(settings.load_registry(), db or settings.cache().results_db, as_json=as_json))
+    _exit(command.run(settings.load_registry(), settings.results_db(db), as_json=as_json))
 
 
 @app.command()
@@ -441,7 +462,7 @@ def history(
     from awrepro.commands import status as command
 
     settings = _settings(ctx)
-    _exit(command.run_history(settings.load_registry(), db or settings.cache().results_db, entry_id, limit,
+    _exit(command.run_history(settings.load_registry(), settings.results_db(db), entry_id, limit,
                               as_json=as_json))
 
 
@@ -458,7 +479,7 @@ def log(
     from awrepro.commands import log as command
 
     settings = _settings(ctx)
-    _exit(command.run(settings.load_registry(), db or settings.cache().results_db, entry_id, stage=stage,
+    _exit(command.run(settings.load_registry(), settings.results_db(db), entry_id, stage=stage,
                       run_id=run_id, whole=whole))
 
 
@@ -547,7 +568,7 @@ def render(
     from awrepro.commands import render as command
 
     settings = _settings(ctx)
-    _exit(command.run(settings.load_registry(), list_path, db or settings.cache().results_db, link=link, check=check))
+    _exit(command.run(settings.load_registry(), list_path, settings.results_db(db), link=link, check=check))
 
 
 @app.command()
@@ -556,7 +577,7 @@ def doctor(ctx: typer.Context, mirror: MirrorOpt = None, as_json: JsonOpt = Fals
     from awrepro.commands import doctor as command
 
     settings = _settings(ctx)
-    _exit(command.run(settings.load_registry(), settings.cache(), mirror=mirror, as_json=as_json))
+    _exit(command.run(settings.load_registry(), settings.cache(), mirror=settings.pick("mirror", mirror), as_json=as_json))
 
 
 report_app = typer.Typer(help="Work with check reports.", no_args_is_help=True)
@@ -603,7 +624,7 @@ def report_html(
     from awrepro.commands import report_html as command
 
     settings = _settings(ctx)
-    _exit(command.run(settings.load_registry(), folder, db or settings.cache().results_db, report, runs=runs))
+    _exit(command.run(settings.load_registry(), folder, settings.results_db(db), report, runs=runs))
 
 
 def main(argv: Optional[list[str]] = None) -> int:

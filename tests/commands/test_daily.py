@@ -338,3 +338,31 @@ def test_quiet_prints_only_failures_and_color_follows_the_option_and_force_color
     assert "\x1b[" in ws.run("check", "--all").out
     assert "\x1b[" not in ws.run("--color", "never", "check", "--all").out
     assert ws.run("--color", "sometimes", "list").code == 2
+
+
+def test_settings_file_beside_the_registry_then_environment_then_flags(ws: Workspace, project: Project,
+                                                                        monkeypatch) -> None:  # noqa: ANN001
+    code: dict[str, Any] = {"url": project.url, "commit": project.sha}
+    ws.write(registry(paper("slow", **code, command="sleep 2; echo done", expect="done"),
+                      paper("bad", **code, command="exit 3")))
+    (ws.root / "awrepro.toml").write_text('timeout = 1\nfail_on = "never"\njobs = 2\n'
+                                          'db = "state/results.db"\njson = "reports/check.json"\n')
+    done = ws.run("check", "--all")
+    assert done.code == 0, done.out  # fail_on = "never" from the file
+    report = json.loads((ws.root / "reports" / "check.json").read_text())
+    assert {r["id"]: r["status"] for r in report["results"]} == {"slow": "timeout", "bad": "failed"}
+    assert (ws.root / "state" / "results.db").is_file() and not (ws.cache / "results.db").exists()
+    assert json.loads(ws.run("status", "--json").out)[0]["status"] == "timeout"  # the file's db, for status too
+
+    monkeypatch.setenv("AWREPRO_TIMEOUT", "30")  # the environment beats the file
+    monkeypatch.setenv("AWREPRO_FAIL_ON", "any")
+    assert ws.run("check", "slow").code == 0
+    assert ws.run("check", "--all").code == 1
+    assert ws.run("check", "slow", "--timeout", "1", "--fail-on", "never").code == 0  # flags beat both
+    assert json.loads(ws.run("history", "slow", "--json").out)["runs"][0]["status"] == "timeout"
+
+    (ws.root / "awrepro.toml").write_text("jobz = 2\n")
+    bad = ws.run("check", "--all")
+    assert bad.code == 2 and f"{ws.root / 'awrepro.toml'}: jobz: unknown setting (did you mean 'jobs'?)" in bad.err
+    (ws.root / "awrepro.toml").write_text('jobs = "two"\n')
+    assert "jobs: must be a whole number" in ws.run("check", "--all").err
