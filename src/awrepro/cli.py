@@ -32,7 +32,7 @@ app = typer.Typer(
     name="awrepro",
     help="Does the code behind a paper still run? Fetch, set up and smoke-test every entry of a registry.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion; entry ids complete from the registry
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -118,7 +118,28 @@ def _global(
     ctx.obj = Settings(registry=registry, cache_dir=cache_dir)
 
 
-IdsArg = Annotated[Optional[list[str]], typer.Argument(metavar="[ID]...", help="Paper ids (primary implementation), PAPER/IMPL, or PAPER/* for all of a paper's.", show_default=False)]
+
+# Shell completion: the registry is read only when the shell asks (see completion.py).
+def _complete_ids(ctx: typer.Context, incomplete: str) -> list[str]:
+    from awrepro import completion
+
+    return completion.entry_ids(ctx.find_root().params, incomplete)
+
+
+def _complete_tags(ctx: typer.Context, incomplete: str) -> list[str]:
+    from awrepro import completion
+
+    return completion.tags(ctx.find_root().params, incomplete)
+
+
+def _complete_sections(ctx: typer.Context, incomplete: str) -> list[str]:
+    from awrepro import completion
+
+    return completion.sections(ctx.find_root().params, incomplete)
+
+
+EntryArg = Annotated[str, typer.Argument(metavar="ID", help="A paper id, or PAPER/IMPL.", autocompletion=_complete_ids)]
+IdsArg = Annotated[Optional[list[str]], typer.Argument(metavar="[ID]...", help="Paper ids (primary implementation), PAPER/IMPL, or PAPER/* for all of a paper's.", show_default=False, autocompletion=_complete_ids)]
 AllOpt = Annotated[bool, typer.Option("--all", help="Every entry of the registry.")]
 JobsOpt = Annotated[Optional[int], typer.Option("--jobs", "-j", envvar="AWREPRO_JOBS", min=1, metavar="N", help="Entries worked on at once [default: number of CPUs].", show_default=False)]
 MirrorOpt = Annotated[Optional[Path], typer.Option("--mirror", envvar=ENV_MIRROR, metavar="DIR", help="Take all code from this offline mirror folder (made by `awrepro mirror`); never use the network.", show_default=False)]
@@ -139,8 +160,8 @@ def _exit(code: int) -> None:
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    section: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only papers of this section of the list.")] = None,
-    tag: Annotated[Optional[list[str]], typer.Option(metavar="TAG", help="Only papers with this tag (repeatable: all must match).")] = None,
+    section: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only papers of this section of the list.", autocompletion=_complete_sections)] = None,
+    tag: Annotated[Optional[list[str]], typer.Option(metavar="TAG", help="Only papers with this tag (repeatable: all must match).", autocompletion=_complete_tags)] = None,
     has_code: Annotated[Optional[bool], typer.Option("--has-code/--no-code", help="Only papers with (or without) code.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON: one object per paper, implementations nested.")] = False,
 ) -> None:
@@ -154,7 +175,7 @@ def list_(
 @app.command()
 def show(
     ctx: typer.Context,
-    entry_id: Annotated[str, typer.Argument(metavar="ID", help="A paper id, or PAPER/IMPL.")],
+    entry_id: EntryArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Everything about one entry: paper, code, environment, smoke test, last runs."""
@@ -175,9 +196,9 @@ def validate(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     _exit(command.run(_settings(ctx).registry, as_json=as_json))
 
 
-TagOpt = Annotated[Optional[list[str]], typer.Option("--tag", metavar="TAG", help="Only entries of papers with this tag (repeatable: all must match).", show_default=False)]
-SectionOpt = Annotated[Optional[str], typer.Option("--section", metavar="NAME", help="Only entries of papers of this section of the list.", show_default=False)]
-ExcludeOpt = Annotated[Optional[list[str]], typer.Option("--exclude", metavar="ID", help="Leave this entry out (repeatable).", show_default=False)]
+TagOpt = Annotated[Optional[list[str]], typer.Option("--tag", metavar="TAG", help="Only entries of papers with this tag (repeatable: all must match).", show_default=False, autocompletion=_complete_tags)]
+SectionOpt = Annotated[Optional[str], typer.Option("--section", metavar="NAME", help="Only entries of papers of this section of the list.", show_default=False, autocompletion=_complete_sections)]
+ExcludeOpt = Annotated[Optional[list[str]], typer.Option("--exclude", metavar="ID", help="Leave this entry out (repeatable).", show_default=False, autocompletion=_complete_ids)]
 FailedOpt = Annotated[bool, typer.Option("--failed", help="Only entries whose last recorded status is neither passed nor skipped.")]
 ChangedOpt = Annotated[bool, typer.Option("--changed", help="Only entries whose spec (code, env, smoke, patches) changed since their last recorded run, or that never ran.")]
 
@@ -359,7 +380,7 @@ def setup(
 @app.command(context_settings={"allow_interspersed_args": False})
 def run(
     ctx: typer.Context,
-    entry_id: Annotated[str, typer.Argument(metavar="ID", help="A paper id, or PAPER/IMPL.")],
+    entry_id: EntryArg,
     command_args: Annotated[Optional[list[str]], typer.Argument(metavar="-- CMD...", help="The command to run.", show_default=False)] = None,
     backend: BackendOpt = None,
     mirror: MirrorOpt = None,
@@ -453,7 +474,7 @@ def status(ctx: typer.Context, db: DbOpt = None, as_json: JsonOpt = False) -> No
 @app.command()
 def history(
     ctx: typer.Context,
-    entry_id: Annotated[str, typer.Argument(metavar="ID", help="A paper id, or PAPER/IMPL.")],
+    entry_id: EntryArg,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, metavar="N", help="How many runs to show.")] = 20,
     db: DbOpt = None,
     as_json: JsonOpt = False,
@@ -469,7 +490,7 @@ def history(
 @app.command()
 def log(
     ctx: typer.Context,
-    entry_id: Annotated[str, typer.Argument(metavar="ID", help="A paper id, or PAPER/IMPL.")],
+    entry_id: EntryArg,
     stage: Annotated[Optional[str], typer.Option("--stage", metavar="fetch|setup|smoke", help="Show this stage's log [default: the failing stage's, else the last one's].", show_default=False)] = None,
     run_id: Annotated[Optional[int], typer.Option("--run", min=1, metavar="N", help="That run (see `awrepro history ID`) [default: the latest].", show_default=False)] = None,
     whole: Annotated[bool, typer.Option("--all", help="The whole log, not only its tail.")] = False,
@@ -539,7 +560,7 @@ def outdated(
 @app.command()
 def bump(
     ctx: typer.Context,
-    entry_id: Annotated[str, typer.Argument(metavar="ID", help="A paper id, or PAPER/IMPL.")],
+    entry_id: EntryArg,
     to: Annotated[Optional[str], typer.Option("--to", metavar="REF", help="A branch, tag or full commit upstream [default: the default branch's head].", show_default=False)] = None,
     check: Annotated[bool, typer.Option("--check", help="Check the entry on the new pin; put the old pin back if it fails.")] = False,
     cooldown: Annotated[float, typer.Option("--cooldown", min=0, metavar="DAYS", help="Refuse a commit younger than this (0: take any).")] = 7.0,

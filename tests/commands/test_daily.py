@@ -366,3 +366,29 @@ def test_settings_file_beside_the_registry_then_environment_then_flags(ws: Works
     assert bad.code == 2 and f"{ws.root / 'awrepro.toml'}: jobz: unknown setting (did you mean 'jobs'?)" in bad.err
     (ws.root / "awrepro.toml").write_text('jobs = "two"\n')
     assert "jobs: must be a whole number" in ws.run("check", "--all").err
+
+
+def test_shell_completion_offers_entry_ids_tags_and_sections_from_the_registry(ws: Workspace, project: Project) -> None:
+    import os
+
+    code: dict[str, Any] = {"url": project.url, "commit": project.sha}
+    ws.write(registry(tagged("alpha", ["attention"], **code, command="true"),
+                      tagged("alpine", ["vision"], section="Other", **code, command="true")))
+    ws.run("list")  # the registry's memo lands in the cache, as after any command
+
+    def complete(*words: str) -> list[str]:
+        line = " ".join(["awrepro", "--registry", str(ws.registry), "--cache-dir", str(ws.cache), *words])
+        env = {**os.environ, "_AWREPRO_COMPLETE": "complete_bash", "COMP_WORDS": line,
+               "COMP_CWORD": str(len(line.split()) - (0 if line.endswith(" ") else 1))}
+        done = subprocess.run(ws.argv()[:3], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    assert complete("check", "al") == ["alpha", "alpine"]
+    assert complete("log", "alpi") == ["alpine"]
+    assert complete("check", "--exclude", "alph") == ["alpha"]
+    assert complete("check", "--tag", "vi") == ["vision"]
+    assert complete("list", "--section", "Ot") == ["Other"]
+    script = subprocess.run([*ws.argv()[:3], "--show-completion", "bash"], capture_output=True, text=True,
+                            env={**os.environ, "SHELL": "/bin/bash"}, timeout=60)
+    assert "_AWREPRO_COMPLETE=complete_bash" in script.stdout
