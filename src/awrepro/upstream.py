@@ -15,6 +15,8 @@ from types import TracebackType
 
 from awrepro import git
 
+FETCH_TIMEOUT = 300.0  # seconds for one commits-only fetch
+
 
 class Probe:
     """A scratch repository for one upstream URL; use it in a ``with`` block."""
@@ -34,8 +36,9 @@ class Probe:
         shutil.rmtree(self.path, ignore_errors=True)
 
     def _fetch(self, *args: str) -> bool:
+        # Bounded: a dumb-HTTP server (no filters, no smart protocol) can keep a partial fetch going forever.
         done = git.run(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--filter=tree:0", "origin", *args],
-                       cwd=self.path, allow_file=self.allow_file, timeout=600)
+                       cwd=self.path, allow_file=self.allow_file, timeout=FETCH_TIMEOUT)
         return done.ok
 
     def fetch_branch(self, branch: str) -> bool:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.maintainer.conftest import FakeGitHub
+from tests.maintainer.tlsgit import MovedRepositories
 
 MODEL = "https://github.com/lab/model"
 STILL = "https://github.com/lab/still"
@@ -129,3 +130,24 @@ def test_bump_check_keeps_a_pin_that_passes(cli, github: FakeGitHub, tmp_path: P
     assert result.code == 0, result.err
     assert "check passed on" in result.out
     assert f'commit = "{shas["c2"]}"   # pinned by hand' in registry.read_text()
+
+
+def test_a_repository_that_moved_is_reported_with_its_new_url(cli, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    server = MovedRepositories(tmp_path / "https")
+    try:
+        monkeypatch.setenv("GIT_SSL_CAINFO", str(server.cert))  # git trusts the test's certificate
+        sha = server.add("lab/renamed")
+        server.moved("lab/model", "lab/renamed")
+        registry = _registry(tmp_path / "registry.toml", {"moved": (server.url("lab/model"), sha)})
+        result = cli("--registry", str(registry), "outdated", "--json")
+        assert result.code == 0, result.err
+        [row] = json.loads(result.out)
+        assert row["state"] == "moved" and row["moved_to"] == server.url("lab/renamed.git")
+        assert row["note"] == f"moved to {server.url('lab/renamed.git')}: update the registry's URL"
+        links = cli("--registry", str(registry), "--cache-dir", str(tmp_path / "cache"), "links", "moved", "--json")
+        by_url = {link["url"]: link for link in json.loads(links.out)["links"]}
+        assert by_url[server.url("lab/model")]["status"] == "redirected"
+        assert by_url[server.url("lab/model")]["suggestion"] == server.url("lab/renamed.git")
+    finally:
+        server.stop()
