@@ -338,7 +338,7 @@ BackendOpt = Annotated[Optional[str], typer.Option("--backend", metavar="uv|pip"
 
 
 def _runner_options(settings: Settings, mirror: Optional[Path], allow_file: bool, backend: Optional[str], gpu: bool = False,
-                    timeout: Optional[int] = None) -> "Options":
+                    timeout: Optional[int] = None, executor: str = "local") -> "Options":
     from awrepro.errors import UsageError
     from awrepro.runner import Options
     from awrepro.sources import FetchOptions
@@ -346,7 +346,7 @@ def _runner_options(settings: Settings, mirror: Optional[Path], allow_file: bool
     if backend not in (None, "uv", "pip"):
         raise UsageError(f"--backend {backend!r}: use uv or pip")
     return Options(fetch=FetchOptions(mirror_dir=settings.pick("mirror", mirror), allow_file=allow_file), backend=backend,
-                   gpu=gpu, timeout=settings.pick("timeout", timeout))
+                   gpu=gpu, timeout=settings.pick("timeout", timeout), executor=executor)
 
 
 @app.command()
@@ -410,7 +410,7 @@ def check(
     fail_on: Annotated[Optional[str], typer.Option("--fail-on", envvar="AWREPRO_FAIL_ON", metavar="any|regression|never", help="Exit 1 on: any (a failure), regression (a failure of an entry that passed its previous run), never [default: any].", show_default=False)] = None,
     shard: Annotated[Optional[str], typer.Option("--shard", metavar="K/N", help="Run only shard K of N (balanced by recorded durations).", show_default=False)] = None,
     timeout: Annotated[Optional[int], typer.Option("--timeout", envvar="AWREPRO_TIMEOUT", min=1, metavar="SECONDS", help="Smoke-test timeout in seconds for every entry (overrides the registry).", show_default=False)] = None,
-    gpu: Annotated[bool, typer.Option("--gpu", help="Run entries that need a GPU (when one is present).")] = False,
+    gpu: Annotated[bool, typer.Option("--gpu", help="Run entries that need a GPU (when one is present; with --executor slurm: on nodes with --gres=gpu:1).")] = False,
     db: DbOpt = None,
     backend: BackendOpt = None,
     mirror: MirrorOpt = None,
@@ -423,6 +423,9 @@ def check(
     dry_run: DryRunOpt = False,
     smoke_command: Annotated[Optional[str], typer.Option("--smoke-command", metavar="CMD", help="Try this smoke test (a shell command) on the one entry named, instead of the registry's.", show_default=False)] = None,
     smoke_script: Annotated[Optional[Path], typer.Option("--smoke-script", metavar="FILE", help="Try this Python file as the smoke test of the one entry named.", show_default=False)] = None,
+    executor: Annotated[str, typer.Option("--executor", metavar="local|slurm", help="Where smoke tests run: here, or as a Slurm job array (code and environments are still prepared here, in a cache the nodes share).")] = "local",
+    partition: Annotated[Optional[str], typer.Option("--partition", metavar="P", help="With --executor slurm: the partition to submit to.", show_default=False)] = None,
+    sbatch_args: Annotated[Optional[list[str]], typer.Option("--sbatch-arg", metavar="ARG", help="With --executor slurm: one more sbatch argument, e.g. --sbatch-arg=--account=lab (repeatable).", show_default=False)] = None,
 ) -> None:
     """Fetch, set up and smoke-test entries in parallel; print a table, write reports, record history."""
     from awrepro.commands import check as command
@@ -443,7 +446,8 @@ def check(
                                 db, dry_run)
     if smoke_command is not None or smoke_script is not None:
         entries = command.with_trial_smoke(entries, smoke_command, smoke_script)
-    options = _runner_options(settings, mirror, allow_file, backend, gpu, timeout)
+    slurm_options = command.slurm_options(executor, partition, sbatch_args)
+    options = _runner_options(settings, mirror, allow_file, backend, gpu, timeout, executor)
     if dry_run:
         if shard_spec:
             from awrepro import history, schedule
@@ -459,7 +463,7 @@ def check(
             check_writable(path, option)
     _with_cache(settings, lambda cache: command.run(loaded, cache, entries, jobs=_jobs(settings.pick("jobs", jobs)),
                                                     options=options, db=settings.results_db(db), reports=reports, fail_on=fail_on,
-                                                    shard=shard_spec))
+                                                    shard=shard_spec, slurm=slurm_options))
 
 
 @app.command()
@@ -618,6 +622,30 @@ def report_merge(
     from awrepro.report_files import Reports
 
     _exit(command.run(reports, Reports(json_path, junit_path, markdown_path), fail_on))
+
+
+@report_app.command("collect")
+def report_collect(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="The run folder of a `check --executor slurm` (CACHE/logs/check-…).")],
+) -> None:
+    """Finish a Slurm run whose submitter died: wait for its jobs, record them in the history, write its reports."""
+    from awrepro.commands import report_collect as command
+
+    _exit(command.run(run_dir))
+
+
+@app.command("_slurm-task", hidden=True)
+def slurm_task(array_dir: Annotated[Path, typer.Argument()]) -> None:
+    """One task of a Slurm job array (started by Slurm, not by people)."""
+    from awrepro import process
+    from awrepro.executors import slurm
+
+    with process.interruptible():  # scancel and the time limit send SIGTERM: end the smoke test's processes too
+        try:
+            code = slurm.task(array_dir, int(os.environ["SLURM_ARRAY_TASK_ID"]))
+        except KeyboardInterrupt:
+            code = EXIT_INTERRUPTED
+    _exit(code)
 
 
 @report_app.command("page")

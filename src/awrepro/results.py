@@ -43,6 +43,9 @@ STATUS_KINDS: dict[str, StatusKind] = {
     "error": StatusKind(failing=True, about_code=False, junit="error", style="bold magenta", icon="💥"),
     # Selected but unfinished when the run was cancelled (Ctrl-C, SIGTERM): not a pass, not a verdict.
     "interrupted": StatusKind(failing=True, about_code=False, junit="error", style="magenta", icon="⏹️"),
+    # A Slurm job cancelled, lost or not started (scancel, node failure, preemption, a node without the
+    # shared cache) before its smoke test ended: the cluster's fault, not a verdict on the code.
+    "infra": StatusKind(failing=True, about_code=False, junit="error", style="magenta", icon="⚠️"),
 }
 STATUSES = tuple(STATUS_KINDS)
 FAILING = tuple(name for name, kind in STATUS_KINDS.items() if kind.failing)

@@ -13,8 +13,10 @@ import shutil
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
 
 from awrepro import envs, fetching, interpreters, process, sources
 from awrepro.cache import Cache
@@ -31,6 +33,7 @@ class Options:
     backend: str | None = None
     gpu: bool = False
     timeout: int | None = None
+    executor: str = "local"  # where smoke stages run: see executors/
 
 
 def prepare_env(cache: Cache, impl: Implementation, checkout: sources.Checkout,
@@ -70,16 +73,82 @@ def entry_mode(entry: Entry, options: Options) -> str:
         raise EntrySkipped(entry.why_not_checked())
     if impl.code.pin is None:
         raise EntrySkipped("unpinned archive: no sha256 is known, so its content cannot be trusted")
-    return choose_mode(impl, options, gpu_present)
+    # A GPU for a Slurm job is the node's (--gres=gpu:1), not this machine's.
+    return choose_mode(impl, options, gpu_present if options.executor == "local" else lambda: True)
 
 
 def check_entry(entry: Entry, registry: LoadedRegistry, cache: Cache, options: Options, log_dir: Path,
                 on_stage: Callable[[str], None] = lambda _: None) -> Result:
-    """Fetch, set up and smoke-test one entry; always returns a result."""
-    started = time.monotonic()
-    tracker = _Tracker(entry, log_dir, started)
+    """Fetch, set up and smoke-test one entry, here; always returns a result."""
+    tracker = _Tracker(entry, log_dir, time.monotonic())
+
+    def everything() -> Result:
+        job = _prepare(entry, registry, cache, options, tracker, on_stage)
+        on_stage("static" if tracker.level == Mode.STATIC else "smoke")
+        with tracker.stage("smoke"):
+            outcome = run_smoke_job(job)
+        return tracker.finish(*outcome, failed_stage=None if outcome[0] == "passed" else "smoke")
+
+    return _guarded(tracker, everything)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An entry fetched and set up whose smoke stage runs elsewhere (an executor's job), as plain data."""
+
+    entry_id: str
+    full_id: str
+    level: str | None
+    commit: str | None
+    env_key: str | None
+    stages: tuple[StageResult, ...]
+    elapsed: float  # seconds spent preparing
+    folder: str  # the entry's log folder
+    job: SmokeJob
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Prepared:
+        fields = dict(data)
+        fields["stages"] = tuple(StageResult(**stage) for stage in fields["stages"])
+        fields["job"] = SmokeJob(**fields["job"])
+        return cls(**fields)
+
+    def finish(self, status: str, note: str, smoke_duration: float) -> Result:
+        """The entry's result once its smoke stage ended (or its job was lost) with ``status``."""
+        passed = status == "passed"
+        smoke = StageResult("smoke", "ok" if passed else status, smoke_duration, self.job.log_path)
+        return Result(entry_id=self.entry_id, full_id=self.full_id, status=status, level=self.level,
+                      failed_stage=None if passed else "smoke", duration=self.elapsed + smoke_duration, note=note,
+                      commit=self.commit, env_key=self.env_key, log_path=None if passed else self.job.log_path,
+                      stages=(*self.stages, smoke))
+
+
+def prepare_entry(entry: Entry, registry: LoadedRegistry, cache: Cache, options: Options, log_dir: Path,
+                  on_stage: Callable[[str], None] = lambda _: None) -> Result | Prepared:
+    """Fetch and set up one entry, here; its smoke stage is left to an executor. A result when
+    the entry ended before its smoke stage (skipped, fetch-error, setup-error, error)."""
+    tracker = _Tracker(entry, log_dir, time.monotonic())
+
+    def prepare() -> Prepared:
+        job = _prepare(entry, registry, cache, options, tracker, on_stage)
+        smoke_log = tracker.folder / "smoke.log"
+        smoke_log.touch()
+        return Prepared(entry.id, entry.full_id, tracker.level, tracker.commit, tracker.env_key, tuple(tracker.stages),
+                        time.monotonic() - tracker.started, str(tracker.folder), job)
+
+    return _guarded(tracker, prepare)
+
+
+_T = TypeVar("_T")
+
+
+def _guarded(tracker: _Tracker, work: Callable[[], _T]) -> _T | Result:
+    """``work()``, or the result of the entry that it ended (a bug of ours becomes status error)."""
     try:
-        return _pipeline(entry, registry, cache, options, tracker, on_stage)
+        return work()
     except EntrySkipped as exc:
         return tracker.finish("skipped", exc.message)
     except FetchError as exc:
@@ -114,8 +183,9 @@ def interrupted_result(entry: Entry, log_dir: Path, running: tuple[str, float] |
     )
 
 
-def _pipeline(entry: Entry, registry: LoadedRegistry, cache: Cache, options: Options, tracker: _Tracker,
-              on_stage: Callable[[str], None]) -> Result:
+def _prepare(entry: Entry, registry: LoadedRegistry, cache: Cache, options: Options, tracker: _Tracker,
+             on_stage: Callable[[str], None]) -> SmokeJob:
+    """Fetch and set up the entry; return its smoke test (or static check) as plain data."""
     mode = entry_mode(entry, options)
     impl = entry.impl
     assert impl is not None
@@ -136,38 +206,92 @@ def _pipeline(entry: Entry, registry: LoadedRegistry, cache: Cache, options: Opt
             environment = prepare_env(cache, impl, checkout, options, log)
             tracker.env_key = environment.key
             interpreter = None
-    on_stage("smoke" if mode == Mode.SMOKE else "static")
     # Only now: an entry that failed before its check has no level.
     tracker.level = impl.smoke.level if mode == Mode.SMOKE else Mode.STATIC
-    with tracker.stage("smoke") as log:
-        outcome = run_smoke(impl, mode, checkout.root, environment, interpreter, cache, options, log)
-    return tracker.finish(*outcome, failed_stage=None if outcome[0] == "passed" else "smoke")
+    return smoke_job(entry, impl, mode, checkout.root, environment, interpreter, cache, options,
+                     tracker.folder / "smoke.log")
 
 
-def run_smoke(impl: Implementation, mode: str, root: Path, environment: envs.Environment | None,
+@dataclass(frozen=True)
+class SmokeJob:
+    """One entry's smoke test (or static check) as plain data: all an executor needs to run it."""
+
+    full_id: str
+    command: str | None  # a shell command, or
+    script: str | None  # a Python script, run by the environment's `python`
+    cwd: str
+    environ: dict[str, str]  # scrubbed, the environment active; TMPDIR is set when the job runs
+    interpreter: str | None  # for a static check with a bare interpreter: `python` on PATH is this
+    timeout: int  # seconds
+    expect: str | None  # a regular expression the output must match
+    passed_note: str  # the note of a pass (a static check's reason)
+    gpu: bool  # may use a GPU (CUDA_VISIBLE_DEVICES is left as the machine sets it)
+    scratch: str  # where the job's temporary folder is made (inside the cache)
+    log_path: str
+
+
+def smoke_job(entry: Entry, impl: Implementation, mode: str, root: Path, environment: envs.Environment | None,
               interpreter: interpreters.Interpreter | None, cache: Cache, options: Options,
-              log_path: Path) -> tuple[str, str]:
-    """Run the smoke test (or static check); return (status, note)."""
+              log_path: Path) -> SmokeJob:
     smoke = impl.smoke
     static = smoke.static if mode == Mode.STATIC else None
     command, script = (static.command, static.script) if static else (smoke.command, smoke.script)
-    cwd = root / (static.cwd if static else smoke.cwd)
-    timeout = options.timeout or (static.timeout if static and static.timeout else smoke.timeout)
-    with envs.scratch(cache) as tmp:
-        environ = _smoke_environ(impl, root, environment, interpreter, tmp, gpu=options.gpu and smoke.gpu)
-        if script is not None:
-            (tmp / "smoke.py").write_text(script)
+    gpu = options.gpu and smoke.gpu
+    base = process.scrubbed_environ()
+    if not gpu:
+        base["CUDA_VISIBLE_DEVICES"] = ""
+    if environment is not None:
+        environ = envs.activate(environment.prefix, impl, root, base)
+    else:
+        assert interpreter is not None
+        environ = {**base, **envs.expand_vars(impl, root)}
+    return SmokeJob(
+        full_id=entry.full_id,
+        command=command if script is None else None,
+        script=script,
+        cwd=str(root / (static.cwd if static else smoke.cwd)),
+        environ=environ,
+        interpreter=str(interpreter.path) if environment is None and interpreter is not None else None,
+        timeout=options.timeout or (static.timeout if static and static.timeout else smoke.timeout),
+        expect=None if static else smoke.expect,
+        passed_note=static.reason if static else "",
+        gpu=gpu,
+        scratch=str(cache.root / "tmp"),
+        log_path=str(log_path),
+    )
+
+
+def run_smoke_job(job: SmokeJob) -> tuple[str, str]:
+    """Run a smoke test (or static check); return (status, note)."""
+    import tempfile
+
+    scratch = Path(job.scratch)
+    scratch.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=scratch))
+    try:
+        environ = {**job.environ, "TMPDIR": str(tmp)}
+        if job.gpu:  # what the machine (or Slurm's --gres) set for this job
+            environ.update({k: v for k, v in os.environ.items() if k == "CUDA_VISIBLE_DEVICES"})
+        if job.interpreter is not None:  # a bare interpreter for a static check: `python` on PATH is it
+            shim = tmp / "bin"
+            shim.mkdir()
+            (shim / "python").symlink_to(job.interpreter)
+            environ["PATH"] = f"{shim}{os.pathsep}{environ.get('PATH', os.defpath)}"
+        if job.script is not None:
+            (tmp / "smoke.py").write_text(job.script)
             cmd: list[str] = ["python", str(tmp / "smoke.py")]
         else:
-            cmd = ["/bin/sh", "-c", command or "true"]
-        done = process.run(cmd, cwd=cwd, env=environ, timeout=timeout, log_path=log_path)
+            cmd = ["/bin/sh", "-c", job.command or "true"]
+        done = process.run(cmd, cwd=Path(job.cwd), env=environ, timeout=job.timeout, log_path=Path(job.log_path))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     if done.timed_out:
-        return "timeout", f"timed out after {timeout} s"
+        return "timeout", f"timed out after {job.timeout} s"
     if not done.ok:
         return "failed", process.last_error_line(done.output) or f"exit code {done.returncode}"
-    if smoke.expect and not static and not re.search(smoke.expect, done.output):
-        return "failed", expect_failure(smoke.expect, done.output)
-    return "passed", "" if not static else static.reason
+    if job.expect and not re.search(job.expect, done.output):
+        return "failed", expect_failure(job.expect, done.output)
+    return "passed", job.passed_note
 
 
 EXPECT_TAIL_LINES = 3
@@ -180,23 +304,6 @@ def expect_failure(expect: str, output: str) -> str:
     seen = " | ".join(tail) if tail else "(no output)"
     return (f"output did not match expect '{expect}' (a regular expression: put a backslash before "
             f". ( ) [ ] + * ? to match one as it is); its last lines: {seen}")
-
-
-def _smoke_environ(impl: Implementation, root: Path, environment: envs.Environment | None,
-                   interpreter: interpreters.Interpreter | None, tmp: Path, *, gpu: bool) -> dict[str, str]:
-    base = process.scrubbed_environ(extra={"TMPDIR": str(tmp)})
-    if not gpu:
-        base["CUDA_VISIBLE_DEVICES"] = ""
-    if environment is not None:
-        return envs.activate(environment.prefix, impl, root, base)
-    # A bare interpreter for a static check: `python` on PATH is that interpreter.
-    assert interpreter is not None
-    shim = tmp / "bin"
-    shim.mkdir()
-    (shim / "python").symlink_to(interpreter.path)
-    base["PATH"] = f"{shim}{os.pathsep}{base.get('PATH', os.defpath)}"
-    base.update(envs.expand_vars(impl, root))
-    return base
 
 
 class _Tracker:
@@ -261,7 +368,7 @@ class _Stage:
         log.touch()  # the reports name this log even when the stage had nothing to say (a reused environment)
         return log
 
-    def __exit__(self, kind: object, exc: object, tb: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if exc is None:
             tracker = self.tracker
             tracker.stages.append(StageResult(self.name, "ok", tracker._elapsed_in_stage, str(tracker.folder / f"{self.name}.log")))

@@ -24,9 +24,13 @@ from awrepro.spec import spec_digest
 if TYPE_CHECKING:
     import sqlite3
 
+    from awrepro.executors.slurm import SlurmOptions
+    from awrepro.history import Record
+
 
 def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], *, jobs: int, options: runner.Options,
-        db: Path, reports: Reports, fail_on: str, shard: tuple[int, int] | None) -> int:
+        db: Path, reports: Reports, fail_on: str, shard: tuple[int, int] | None,
+        slurm: SlurmOptions | None = None) -> int:
     # Opened for writing first: a damaged or read-only database stops the run before any work.
     with history.connect(db, write=True) as conn:
         durations = history.durations(conn)
@@ -38,15 +42,35 @@ def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], *, job
         started_at = history.now_iso()
         estimates = {e.id: durations[e.full_id] for e in ordered if e.full_id in durations}
         board = Board(len(ordered), "check", order=[e.id for e in ordered], estimates=estimates, jobs=jobs)
-        results, interrupted = _run_all(ordered, registry, cache, options, log_dir, jobs, conn, run_id, board)
+        if options.executor == "slurm":
+            from awrepro.executors import slurm as executor
+
+            digests = {e.full_id: spec_digest(registry, e) for e in entries}  # what --changed compares later
+            meta = {"db": str(db.absolute()), "run_id": run_id, "registry": display_path(registry.path),
+                    "digests": digests,
+                    "started_at": started_at, "fail_on": fail_on,
+                    "reports": {name: str(path.absolute()) if path else None for name, path in vars(reports).items()},
+                    "order": [e.full_id for e in entries]}
+            results, interrupted = executor.run_all(
+                ordered, registry, cache, options, slurm or executor.SlurmOptions(), log_dir, jobs, board,
+                lambda r: history.record(conn, run_id, r, digests.get(r.full_id)), meta)
+        else:
+            results, interrupted = _run_all(ordered, registry, cache, options, log_dir, jobs, conn, run_id, board)
         history.finish_run(conn, run_id, interrupted=interrupted)
         previous = history.previous(conn, run_id)
-    order = {e.full_id: i for i, e in enumerate(entries)}
-    results.sort(key=lambda r: order[r.full_id])
+    return conclude(results, [e.full_id for e in entries], previous, reports, registry=display_path(registry.path),
+                    started_at=started_at, interrupted=interrupted, fail_on=fail_on)
+
+
+def conclude(results: list[Result], order: list[str], previous: dict[str, Record], reports: Reports, *,
+             registry: str, started_at: str, interrupted: bool, fail_on: str) -> int:
+    """The end of a run (here, or collected later): table, reports, exit code."""
+    position = {full_id: i for i, full_id in enumerate(order)}
+    results.sort(key=lambda r: position[r.full_id])
     regressions = [r for r in results if r.failing and kind(r.status).about_code and r.full_id in previous
                    and previous[r.full_id].status == "passed"]
     report.print_check_table(results, {r.full_id for r in regressions}, only_failing=console.verbosity() < 0)
-    report_files.write_all(results, reports, registry=display_path(registry.path), started_at=started_at,
+    report_files.write_all(results, reports, registry=registry, started_at=started_at,
                            finished_at=history.now_iso(), interrupted=interrupted)
     if interrupted:
         unfinished = sum(r.status == "interrupted" for r in results)
@@ -95,6 +119,23 @@ def _run_all(entries: list[Entry], registry: LoadedRegistry, cache: Cache, optio
                 else:
                     results.append(runner.interrupted_result(entry, log_dir, where[entry.id]))
     return results, interrupted
+
+
+def slurm_options(executor: str, partition: str | None, sbatch_args: Sequence[str] | None) -> SlurmOptions | None:
+    """``--executor`` and its options, checked before any work (None: not Slurm)."""
+    from awrepro.errors import UsageError
+    from awrepro.executors import EXECUTORS
+
+    if executor not in EXECUTORS:
+        raise UsageError(f"--executor {executor!r}: use {' or '.join(EXECUTORS)}")
+    if executor != "slurm":
+        if partition or sbatch_args:
+            raise UsageError("--partition and --sbatch-arg need --executor slurm")
+        return None
+    from awrepro.executors import slurm
+
+    slurm.check_tools()
+    return slurm.SlurmOptions(partition, tuple(sbatch_args or ()))
 
 
 def exit_code(results: list[Result], regressions: list[Result], fail_on: str) -> int:
