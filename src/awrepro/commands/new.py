@@ -28,6 +28,7 @@ from awrepro.infer import analysis as analysis_mod
 from awrepro.infer import entry as entry_mod
 from awrepro.infer import repair as repair_mod
 from awrepro.infer import resolve, smoke
+from awrepro.infer.names import TORCH_FAMILY
 from awrepro.model import GitCode, Implementation, SmokeSpec
 from awrepro.results import Result
 
@@ -166,12 +167,32 @@ def _first_candidate(found: analysis_mod.Analysis, repo_name: str, committed: da
     _cuda(found, modules, candidate)
     index_urls = [u for u in (settings.index_url or "https://pypi.org/simple", *settings.extra_index_urls) if u]
     candidate.cutoff, candidate.index_urls = committed, index_urls
-    names = {resolve.requirement_name(line) for line in requirements.lines[1:]}
+    names = {resolve.requirement_name(line) for line in requirements.lines[1:]} | _needed_today(requirements.lines)
+    names -= TORCH_FAMILY
     for name, (when, version) in resolve.forward_dates(names, committed, index_urls).items():
         candidate.exempt[name] = when
         candidate.notes.append(f"{name}: its release at the commit's date has no wheel for this Python; "
                                f"moved forward to {version} ({when}), the first that has one")
     return candidate
+
+
+def _needed_today(requirements: list[str]) -> set[str]:
+    """Every distribution the requirements pull in, resolved with today's releases (wheels: quick).
+
+    What they pull in as of the commit's date is mostly the same set; its compiled members then
+    move forward before the first build instead of failing one build each.
+    """
+    from awrepro import interpreters, process
+    from awrepro.envs import dates, uv
+
+    interpreter = interpreters.find(PYTHON)
+    if interpreter is None:
+        return set()
+    cmd = [uv.uv_binary(), "pip", "compile", "-", "--quiet", "--no-header", "--no-annotate", "--no-python-downloads",
+           "--python", str(interpreter.path), *user_pip_settings().as_args()]
+    environ = process.scrubbed_environ(allow=process.INSTALL_ALLOWLIST, prefixes=process.INSTALL_PREFIXES)
+    done = process.run(cmd, env=environ, timeout=300, input_text="\n".join(requirements) + "\n", whole_output=True)
+    return set(dates.parse_resolution(done.output)) if done.ok else set()
 
 
 def _native(found: analysis_mod.Analysis, modules: list[analysis_mod.Module], candidate: repair_mod.Candidate) -> None:
@@ -330,7 +351,7 @@ def _impl_table(impl: Implementation, candidate: repair_mod.Candidate, outcome: 
         if candidate.exempt:
             env["exclude_newer_exempt"] = candidate.exempt_list()
     if candidate.patches:
-        env["patches"] = [f"{patch_dir}/{name}" for name in sorted(candidate.patches)]
+        env["patches"] = [f"{patch_dir}/{name}" for name in candidate.patches]  # in the order they were made
     if candidate.no_deps:
         env["no_deps"] = list(candidate.no_deps)
     if candidate.steps:

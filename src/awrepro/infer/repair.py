@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -162,6 +163,8 @@ def _repair_run(candidate: Candidate, output: str, checkout: Path, local: set[st
             return note
     if UINT8_MASK.search(output) and (note := _patch_uint8(candidate, output, checkout)):
         return note
+    if "mutable default" in output and (note := _patch_mutable_defaults(candidate, output, checkout)):
+        return note
     if (inside := _failing_dependency(output)) and (note := _older_major(candidate, inside, f"{inside}'s own code", output)):
         return note
     return _drop_failing_module(candidate, output, checkout) if drop_modules else None
@@ -209,22 +212,49 @@ _UINT8 = ((".byte()", ".bool()"), ("torch.uint8", "torch.bool"), ("torch.ByteTen
 
 def _patch_uint8(candidate: Candidate, output: str, checkout: Path) -> str | None:
     """Masks built as uint8 (torch < 1.2) are bool now: a patch for the file that failed."""
-    frames = _frames_in(output, checkout)
-    root = _repo_root(checkout)
-    for path, _ in reversed(frames):
-        text = path.read_text(encoding="utf-8")
-        changed = text
+    def fix(text: str) -> str:
         for old, new in _UINT8:
-            changed = changed.replace(old, new)
+            text = text.replace(old, new)
+        return text
+
+    return _patch_failing_file(candidate, output, checkout, "uint8-masks", fix, "uint8 masks (torch < 1.2) in {rel} made bool")
+
+
+_CLASS_DEFAULT = re.compile(r"^(\s+)(\w+)\s*:\s*([^=#\n]+?)\s*=\s*([A-Z][\w.]*)\(\)\s*$", re.MULTILINE)
+
+
+def _patch_mutable_defaults(candidate: Candidate, output: str, checkout: Path) -> str | None:
+    """Python 3.11 rejects a dataclass field whose default is an instance of a dataclass:
+    ``field(default_factory=...)`` instead, in the file whose class failed."""
+    def fix(text: str) -> str:
+        changed = _CLASS_DEFAULT.sub(r"\1\2: \3 = dataclasses.field(default_factory=\4)", text)
+        if changed == text or re.search(r"^import dataclasses$", changed, re.MULTILINE):
+            return changed
+        lines = changed.splitlines(keepends=True)
+        at = next((i for i, line in enumerate(lines) if line.startswith(("import ", "from "))
+                   and not line.startswith("from __future__")), 0)
+        return "".join([*lines[:at], "import dataclasses\n", *lines[at:]])
+
+    return _patch_failing_file(candidate, output, checkout, "py311-dataclass-defaults", fix,
+                               "mutable dataclass defaults (refused since Python 3.11) in {rel}: default_factory")
+
+
+def _patch_failing_file(candidate: Candidate, output: str, checkout: Path, label: str,
+                        fix: Callable[[str], str], note: str) -> str | None:
+    """A patch (in ``candidate.patches``) of the innermost file of the repository in the traceback
+    that ``fix`` changes; None when it changes none."""
+    root = _repo_root(checkout)
+    for path, _ in reversed(_frames_in(output, checkout)):
+        text = path.read_text(encoding="utf-8")
+        changed = fix(text)
         rel = path.resolve().relative_to(root).as_posix()
-        name = f"uint8-masks-{re.sub(r'[^A-Za-z0-9]+', '-', rel).strip('-')}.patch"
+        name = f"{label}-{re.sub(r'[^A-Za-z0-9]+', '-', rel).strip('-')}.patch"
         if changed == text or name in candidate.patches:
             continue
         diff = difflib.unified_diff(text.splitlines(keepends=True), changed.splitlines(keepends=True),
                                     f"a/{rel}", f"b/{rel}")
         candidate.patches[name] = "".join(diff)
-        candidate.notes.append(f"uint8 masks (torch < 1.2) in {rel} made bool: patch {name}")
-        return candidate.notes[-1]
+        return _noted(candidate, f"{note.format(rel=rel)}: patch {name}")
     return None
 
 

@@ -202,11 +202,12 @@ def releases_of(name: str, index_urls: list[str]) -> list[Release]:
 
 def forward_dates(names: set[str], cutoff: datetime, index_urls: list[str]) -> dict[str, tuple[str, str]]:
     """NAME -> (its own bound, the release it lets in) for packages to move forward."""
-    moved: dict[str, tuple[str, str]] = {}
-    for name in sorted(names):
-        if (found := forward_date(name, cutoff, index_urls)) is not None:
-            moved[name] = found
-    return moved
+    from concurrent.futures import ThreadPoolExecutor
+
+    ordered = sorted(names)
+    with ThreadPoolExecutor(max_workers=8) as pool:  # one index page each: mostly waiting
+        found = list(pool.map(lambda name: forward_date(name, cutoff, index_urls), ordered))
+    return {name: moved for name, moved in zip(ordered, found) if moved is not None}
 
 
 def forward_date(name: str, cutoff: datetime, index_urls: list[str]) -> tuple[str, str] | None:
