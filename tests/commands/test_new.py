@@ -213,5 +213,9 @@ def test_bad_input_is_one_line_and_writes_nothing(setting: Setting, cli) -> None
     assert done.code == 2
     assert done.err.count("\n") == 1 and "not an allowed git URL" in done.err
     done = cli("--cache-dir", str(setting.tmp / "cache"), "new", setting.daemon.url("nothing-here"), "--into", str(into))
-    assert done.code == 1 and "give --commit SHA" in done.err
+    assert done.code == 1 and "nothing-here.git" in done.err and done.err.count("\n") == 1
     assert not into.exists()
+    into.write_text("format = 1\n[papers.x]\ntitle = 1\n")
+    done = cli("--cache-dir", str(setting.tmp / "cache"), "new", setting.daemon.url("nothing-here"), "--into", str(into))
+    assert done.code == 2 and "papers.x.title" in done.err
+    assert into.read_text() == "format = 1\n[papers.x]\ntitle = 1\n"

@@ -56,6 +56,8 @@ class Outcome:
 
 def run(request: Request, cache: Cache) -> int:
     _check_request(request)
+    if request.into.is_file():  # a registry that cannot take the entry fails now, not after the builds
+        registry.load(request.into)
     commit = request.commit or _default_head(request.url)
     # An implementation in a folder of a monorepo: only its top folder first (a partial clone),
     # then the other top folders its code imports from.
@@ -121,16 +123,19 @@ def _check_request(request: Request) -> None:
 
 
 def _default_head(url: str) -> str:
-    done = git.run(["ls-remote", url], timeout=120, whole_output=True)
-    refs = {ref: sha for sha, ref in (line.split("\t", 1) for line in done.output.splitlines() if "\t" in line)}
-    branches = [ref for ref in refs if ref.startswith("refs/heads/")]
-    # HEAD, else a server whose HEAD names no branch: main, master, or its only branch.
-    chosen = next((ref for ref in ("HEAD", "refs/heads/main", "refs/heads/master") if ref in refs),
-                  branches[0] if len(branches) == 1 else None)
-    head = refs.get(chosen, "") if done.ok and chosen else ""
-    if not re.fullmatch(r"[0-9a-f]{40}", head):
-        raise FetchError(f"{url}: the default branch's head cannot be read ({git.classify(done.output)}); "
-                         "give --commit SHA")
+    # HEAD, else (a server whose HEAD names no branch) main or master.
+    wanted = ("HEAD", "refs/heads/main", "refs/heads/master")
+    done = git.ls_remote(url, *wanted, timeout=120)
+    if not done.ok:
+        raise FetchError(git.upstream_failure(url, done))
+    refs: dict[str, str] = {}
+    for line in done.output.splitlines():
+        sha, _, ref = line.partition("\t")
+        if re.fullmatch(r"[0-9a-f]{40}", sha):
+            refs[ref] = sha
+    head = next((refs[ref] for ref in wanted if ref in refs), None)
+    if head is None:
+        raise FetchError(f"{url}: no default branch to pin (HEAD, main, master); give --commit SHA")
     return head
 
 

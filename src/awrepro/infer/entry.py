@@ -30,8 +30,12 @@ def paper_table(title: str, year: int) -> dict[str, Any]:
 def insert(text: str, paper_id: str, impl_name: str, impl: dict[str, Any], paper: dict[str, Any] | None) -> str:
     """``text`` with the implementation added (and its paper, when ``paper`` is given)."""
     import tomlkit
+    from tomlkit.exceptions import TOMLKitError
 
-    doc = tomlkit.parse(text) if text.strip() else tomlkit.document()
+    try:
+        doc = tomlkit.parse(text) if text.strip() else tomlkit.document()
+    except TOMLKitError as exc:
+        raise UsageError(f"the registry to write into is not valid TOML: {exc}") from None
     if "format" not in doc:
         doc.add("format", 1)
     papers = doc.get("papers")
