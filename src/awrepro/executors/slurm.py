@@ -229,6 +229,8 @@ def watch(folder: Path, state: RunState, board: Board | None, record: Callable[[
                 found = _task_result(folder / array.name, key[1])
                 if found is not None:
                     finish(key, prepared[full_id].finish(*found))
+                elif queued is None:
+                    continue  # no answer this time: ask again
                 elif key in queued:
                     gone_since.pop(key, None)
                     if board is not None:
@@ -254,13 +256,16 @@ def watch(folder: Path, state: RunState, board: Board | None, record: Callable[[
     return results, False
 
 
-def _queue(arrays: list[Array]) -> dict[tuple[str, int], str]:
-    """Tasks still in Slurm's queue (pending, running, completing) and their state."""
+def _queue(arrays: list[Array]) -> dict[tuple[str, int], str] | None:
+    """Tasks still in Slurm's queue (pending, running, completing) and their state; None when
+    the controller did not answer (a task is not lost because slurmctld was busy a moment)."""
     if not arrays:
         return {}
     done = _slurm(["squeue", "-h", "-r", "-o", "%F|%K|%T", "-j", ",".join(a.job_id for a in arrays)])
+    if not done.ok:  # job ids Slurm forgot (finished long ago) are an answer too: nothing queued
+        return {} if "Invalid job id" in done.output else None
     queued: dict[tuple[str, int], str] = {}
-    for line in done.output.splitlines() if done.ok else []:
+    for line in done.output.splitlines():
         parts = line.strip().split("|")
         if len(parts) == 3 and parts[1].isdigit():
             queued[(parts[0], int(parts[1]))] = parts[2]
@@ -319,7 +324,7 @@ def _cancel(arrays: list[Array]) -> None:
 
 def _wait_off_queue(arrays: list[Array], limit_s: float = 60) -> None:
     deadline = time.monotonic() + limit_s
-    while _queue(arrays) and time.monotonic() < deadline:
+    while _queue(arrays) != {} and time.monotonic() < deadline:
         time.sleep(0.2)
 
 
