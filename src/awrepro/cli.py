@@ -640,9 +640,14 @@ def slurm_task(array_dir: Annotated[Path, typer.Argument()]) -> None:
     from awrepro import process
     from awrepro.executors import slurm
 
+    from awrepro.errors import UsageError
+
+    index = os.environ.get("SLURM_ARRAY_TASK_ID", "")
+    if not index.isdigit():
+        raise UsageError("_slurm-task runs as a task of a Slurm job array (SLURM_ARRAY_TASK_ID is not set)")
     with process.interruptible():  # scancel and the time limit send SIGTERM: end the smoke test's processes too
         try:
-            code = slurm.task(array_dir, int(os.environ["SLURM_ARRAY_TASK_ID"]))
+            code = slurm.task(array_dir, int(index))
         except KeyboardInterrupt:
             code = EXIT_INTERRUPTED
     _exit(code)

@@ -231,3 +231,10 @@ def test_slurms_time_limit_is_a_timeout_and_leaves_no_job(ws: Workspace, project
     assert result["status"] == "timeout" and "Slurm's time limit" in result["note"], result
     assert slurm.jobs() == []
     assert json.dumps(result)  # the report stays valid JSON
+
+
+def test_the_task_command_outside_a_job_array_is_a_usage_error(cli, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.delenv("SLURM_ARRAY_TASK_ID", raising=False)
+    done = cli("_slurm-task", str(tmp_path))
+    assert (done.code, done.err.strip()) == (2, "error: _slurm-task runs as a task of a Slurm job array "
+                                                "(SLURM_ARRAY_TASK_ID is not set)")
