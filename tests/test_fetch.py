@@ -254,7 +254,7 @@ def test_a_relative_dest(fetch, repos, git_daemon, tmp_path):
     assert head(tmp_path / "work" / "mine") == pin
 
 
-def test_dest_that_is_not_empty_is_refused(fetch, repos, git_daemon, tmp_path):
+def test_dest_that_is_not_empty_is_refused(fetch, repos, git_daemon, tmp_path, cache_dir):
     pin = repos.create("demo", FILES)
     dest = tmp_path / "mine"
     dest.mkdir()
@@ -262,9 +262,20 @@ def test_dest_that_is_not_empty_is_refused(fetch, repos, git_daemon, tmp_path):
 
     result = fetch(demo_registry(git_code(git_daemon.url("demo"), pin)), "demo", "--dest", str(dest))
 
-    assert result.code == 1
-    assert fetch_error(result.out) == f"{dest} exists and is not empty; choose another --dest"
+    # A usage error, found before anything is fetched.
+    assert (result.code, result.out) == (2, "")
+    assert result.err == f"error: --dest {dest}: exists and is not empty; give a new or empty folder\n"
     assert sorted(p.name for p in dest.iterdir()) == ["precious.txt"]
+    assert not (cache_dir / "repos").exists()  # nothing was fetched
+    # With several entries, each one's DEST/ID is checked the same way, all before fetching.
+    other = repos.create("other", FILES)
+    two = demo_registry(git_code(git_daemon.url("demo"), pin)) + demo_registry(git_code(git_daemon.url("other"), other)) \
+        .replace("format = 1\n", "").replace("papers.demo", "papers.other")
+    (tmp_path / "both" / "other").mkdir(parents=True)
+    (tmp_path / "both" / "other" / "precious.txt").write_text("keep me\n")
+    result = fetch(two, "demo", "other", "--dest", str(tmp_path / "both"))
+    assert result.code == 2 and f"--dest {tmp_path / 'both' / 'other'}: exists and is not empty" in result.err
+    assert not (tmp_path / "both" / "demo").exists() and not (cache_dir / "repos").exists()
 
 
 def test_dest_that_is_a_file_is_refused(fetch, repos, git_daemon, tmp_path):
@@ -274,8 +285,8 @@ def test_dest_that_is_a_file_is_refused(fetch, repos, git_daemon, tmp_path):
 
     result = fetch(demo_registry(git_code(git_daemon.url("demo"), pin)), "demo", "--dest", str(dest))
 
-    assert result.code == 1, result.err
-    assert fetch_error(result.out) == f"{dest} exists and is not a folder; choose another --dest"
+    assert (result.code, result.out) == (2, "")
+    assert result.err == f"error: --dest {dest}: exists and is not a folder; give a new or empty folder\n"
     assert dest.read_text() == "keep me\n"
 
 
@@ -406,8 +417,12 @@ def test_a_server_that_is_down(fetch, git_daemon, repos):
 
     assert result.code == 1
     message = fetch_error(result.out)
-    assert message.startswith(f"network unreachable: cannot connect to {url} (") and message.endswith(")"), message
+    assert message.startswith(f"network unreachable: cannot connect to {url} ("), message
     assert "connection refused" in message.lower()  # the reason, not just "unable to connect to 127.0.0.1:"
+    # ... and the ways out.
+    assert message.endswith("; without this network, fetch from an offline mirror with --mirror DIR (made by "
+                            "`awrepro mirror DIR` where it is reachable); or reach a copy of it through git's "
+                            "url.<base>.insteadOf (README: Internal mirrors)"), message
 
 
 def test_a_stray_git_dir_in_the_environment_does_not_break_fetch(fetch, repos, git_daemon, monkeypatch, cache_dir):

@@ -227,7 +227,10 @@ def test_an_archive_from_an_offline_mirror_with_the_server_down(cli, served, tmp
     assert root.is_relative_to(tmp_path / "fresh")
     assert (root / "hello.py").read_text() == "print('hi')\n"
     assert online.code == 1
-    assert fetch_error(online.out).startswith(f"network unreachable: cannot connect to {served.url('proj-1.0.tar.gz')}")
+    message = fetch_error(online.out)
+    assert message.startswith(f"network unreachable: cannot connect to {served.url('proj-1.0.tar.gz')}")
+    assert message.endswith("; without this network, fetch from an offline mirror with --mirror DIR (made by "
+                            "`awrepro mirror DIR` where it is reachable)")
 
 
 def test_dest_of_an_archive_is_a_copy_of_its_tree(fetch, served, cache_dir, tmp_path):

@@ -171,3 +171,52 @@ def test_cache_prints_the_root_and_each_kind(awrepro, repos, git_daemon, tmp_pat
     shutil.rmtree(tmp_path / "cache")
     empty = awrepro(registry, "cache")
     assert empty.code == 0 and empty.out.splitlines()[0] == f"cache: {tmp_path / 'cache'}"
+
+
+def test_mirror_says_what_it_cannot_mirror_and_the_hints_name_commands_that_work(
+        awrepro, repos, git_daemon, tmp_path, monkeypatch):
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
+    pin = repos.create("demo", FILES)
+    registry = demo_registry(git_code(git_daemon.url("demo"), pin)) + '''
+[papers.nocode]
+title = "Nocode: A Paper Without Code"
+venue = "Tests"
+year = 2023
+section = "Tests"
+no_code = "the authors published none"
+'''
+    folder = tmp_path / "mirror"
+    named = awrepro(registry, "mirror", str(folder), "nocode")
+    assert named.code == 2, named.out + named.err
+    assert named.err == "error: nocode: cannot be mirrored: no code: the authors published none\n"
+    assert named.out == ""  # and no "Use it offline" hint
+
+    everything = awrepro(registry, "mirror", str(folder), "--all")
+    assert everything.code == 0, everything.out + everything.err
+    assert [line.split("  ")[0] for line in everything.out.splitlines()] == ["demo"]
+    assert "nocode: not mirrored: no code: the authors published none" in everything.err
+    assert f"Use it offline: awrepro fetch --mirror {folder} ..." in everything.err
+    git_daemon.stop()
+
+    offline = awrepro(registry, "fetch", "--mirror", str(folder), "demo", cache="fresh-cache")
+    assert offline.code == 0, offline.out + offline.err
+    hint = offline.err.splitlines()[-1].split(": ", 1)[1]
+    assert hint == f"awrepro run demo --mirror {folder} -- python ..."
+    # The hint works as printed (with a real command for the "python ..."), the server still down.
+    witness = tmp_path / "ran"
+    args = hint.split()[1:-1] + ["-c", f"import pathlib; pathlib.Path({str(witness)!r}).write_text('ran')"]
+    ran = awrepro(registry, *args, cache="fresh-cache")
+    assert ran.code == 0, ran.out + ran.err
+    assert witness.read_text() == "ran"
+
+
+def test_run_takes_its_options_after_the_id(awrepro, repos, git_daemon, tmp_path, monkeypatch):
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
+    monkeypatch.setenv("AWREPRO_TEST_SHOWN", "passed through")
+    pin = repos.create("demo", FILES)
+    witness = tmp_path / "seen"
+    script = f"import os, pathlib; pathlib.Path({str(witness)!r}).write_text(os.environ.get('AWREPRO_TEST_SHOWN', 'absent'))"
+    ran = awrepro(demo_registry(git_code(git_daemon.url("demo"), pin)), "run", "demo", "--pass-env",
+                  "AWREPRO_TEST_SHOWN", "--", "python", "-c", script)
+    assert ran.code == 0, ran.out + ran.err
+    assert witness.read_text() == "passed through"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from awrepro import __version__
-from awrepro.constants import ENV_ALLOW_FILE, ENV_MIRROR, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
+from awrepro.constants import ENV_ALLOW_FILE, ENV_MIRROR, EXIT_CLOSED_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
 from awrepro.errors import AwreproError
 
 if TYPE_CHECKING:  # imported lazily where they are used: start-up stays light
@@ -287,7 +287,8 @@ def mirror(
 
     settings = _settings(ctx)
     loaded, entries = _selected(settings, ids, all_)
-    _with_cache(settings, lambda cache: command.run(loaded, cache, entries, folder, allow_file=allow_file))
+    _with_cache(settings, lambda cache: command.run(loaded, cache, entries, folder, allow_file=allow_file,
+                                                    named=not all_))
 
 
 @app.command()
@@ -377,7 +378,8 @@ def setup(
     _with_cache(settings, lambda cache: command.run(loaded, cache, entries, jobs=_jobs(settings.pick("jobs", jobs)), options=options))
 
 
-@app.command(context_settings={"allow_interspersed_args": False})
+# Options may follow the id (`run ID --pass-env NAME -- CMD`); everything after `--` is the command.
+@app.command()
 def run(
     ctx: typer.Context,
     entry_id: EntryArg,
@@ -687,6 +689,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     typer prints usage errors itself (exit 2) and turns Ctrl-C into exit 130; awrepro's
     own errors become one red line each; anything else is a bug (exit 3).
     """
+    from awrepro.console import ClosedPipe
+
+    try:
+        code = _run(argv)
+        sys.stdout.flush()
+    except (ClosedPipe, BrokenPipeError):
+        return _quiet_closed_pipe()
+    return code
+
+
+def _run(argv: Optional[list[str]]) -> int:
     from awrepro import console
 
     try:
@@ -696,6 +709,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         console.error("interrupted")
         return EXIT_INTERRUPTED
+    except console.ClosedPipe:
+        raise
     except AwreproError as exc:
         for line in exc.lines():
             console.error(line)
@@ -705,6 +720,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     except Exception:
         return _internal_error()
     return 0
+
+
+def _quiet_closed_pipe() -> int:
+    """End quietly, as Unix tools killed by SIGPIPE do: what is still buffered goes nowhere
+    (not into a traceback at exit), and the exit code says so without claiming a failed check."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ else 1)
+    os.close(devnull)
+    return EXIT_CLOSED_PIPE
 
 
 def _internal_error() -> int:

@@ -35,6 +35,10 @@ def verbosity() -> int:
     return _verbosity
 
 
+class ClosedPipe(Exception):
+    """The reader of stdout went away (`awrepro list | head -1`): the command ends quietly (cli.py)."""
+
+
 def set_color(mode: str) -> None:
     global _color
     _color = mode
@@ -55,9 +59,14 @@ def colored(stream: Any) -> bool:
 def _make(stream: Any, color: bool) -> Console:
     from rich.console import Console
 
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:  # rich's own exits 1, the code of a failed check
+            self.quiet = True
+            raise ClosedPipe
+
     is_tty = stream.isatty()
     width = None if is_tty or os.environ.get("COLUMNS") else _PLAIN_WIDTH
-    return Console(
+    return _Console(
         file=stream,
         markup=False,
         emoji=False,
@@ -85,8 +94,11 @@ def is_terminal() -> bool:
 
 def print_plain(text: str = "") -> None:
     """Print text as it is, no styling at all (JSON, paths)."""
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise ClosedPipe from None
 
 
 def _say(stream: Any, message: str, style: str) -> None:
@@ -97,9 +109,12 @@ def _say(stream: Any, message: str, style: str) -> None:
     message = "\n".join(printable(line) for line in message.split("\n"))
     if stream.isatty() or (style and colored(stream)):
         _make(stream, colored(stream)).print(message, style=style)
-    else:
+        return
+    try:
         stream.write(message + "\n")
         stream.flush()
+    except BrokenPipeError:
+        raise ClosedPipe from None
 
 
 def error(message: str) -> None:

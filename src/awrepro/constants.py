@@ -8,6 +8,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: the reader of stdout went away (`| head`), as for any Unix tool
 
 REGISTRY_FILENAME = "registry.toml"
 REGISTRY_FORMAT = 1

@@ -67,3 +67,11 @@ class EntrySkipped(AwreproError):
     """Raised when an entry cannot be worked on here, with the reason (``needs Python 3.7; none found``)."""
 
     exit_code = 0
+
+
+def network_unreachable(url: str, detail: str, *, git: bool) -> FetchError:
+    """The network failure, with the ways to work without that network."""
+    other_copy = "; or reach a copy of it through git's url.<base>.insteadOf (README: Internal mirrors)" if git else ""
+    return FetchError(f"network unreachable: cannot connect to {url} ({detail}); without this network, fetch from "
+                      f"an offline mirror with --mirror DIR (made by `awrepro mirror DIR` where it is reachable)"
+                      f"{other_copy}")

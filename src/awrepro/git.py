@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from awrepro import process
 from awrepro.constants import SCP_LIKE_URL
-from awrepro.errors import FetchError, UnsafeSourceError
+from awrepro.errors import FetchError, UnsafeSourceError, network_unreachable
 
 DEFAULT_TIMEOUT = 600.0
 RETRIES = 3
@@ -245,7 +245,7 @@ def _permanent_message(kind: str, url: str, commit: str, output: str) -> str:
     if kind == "auth":
         return f"authentication required for {url} (git never prompts: set up a credential helper or an ssh key)"
     if kind == "unreachable":
-        return f"network unreachable: cannot connect to {url} ({detail})"
+        return network_unreachable(url, detail, git=True).message
     if kind == "transient":
         return f"fetching {url} kept failing after {RETRIES} tries ({detail})"
     if kind == "server":

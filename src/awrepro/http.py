@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import httpx
 
 from awrepro import __version__
-from awrepro.errors import FetchError
+from awrepro.errors import FetchError, network_unreachable
 
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
@@ -25,6 +25,6 @@ def translate_errors(url: str) -> Iterator[None]:
     except httpx.TimeoutException:
         raise FetchError(f"timed out downloading {url}") from None
     except httpx.ConnectError as exc:
-        raise FetchError(f"network unreachable: cannot connect to {url} ({exc})") from None
+        raise network_unreachable(url, str(exc), git=False) from None
     except httpx.HTTPError as exc:
         raise FetchError(f"downloading {url} failed: {exc}") from None

@@ -69,9 +69,10 @@ def conclude(results: list[Result], order: list[str], previous: dict[str, Record
     results.sort(key=lambda r: position[r.full_id])
     regressions = [r for r in results if r.failing and kind(r.status).about_code and r.full_id in previous
                    and previous[r.full_id].status == "passed"]
-    report.print_check_table(results, {r.full_id for r in regressions}, only_failing=console.verbosity() < 0)
+    # Files first: a terminal or pipe that went away must not cost the reports.
     report_files.write_all(results, reports, registry=registry, started_at=started_at,
                            finished_at=history.now_iso(), interrupted=interrupted)
+    report.print_check_table(results, {r.full_id for r in regressions}, only_failing=console.verbosity() < 0)
     if interrupted:
         unfinished = sum(r.status == "interrupted" for r in results)
         console.error(f"interrupted: {len(results) - unfinished} of {len(results)} entries finished and were recorded")
@@ -105,7 +106,7 @@ def _run_all(entries: list[Entry], registry: LoadedRegistry, cache: Cache, optio
                 done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                 for future in done:
                     finished(future.result())
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, console.ClosedPipe):  # Ctrl-C, SIGTERM, or nobody reads the output any more
             interrupted = True
             where = {futures[f].id: board.running_for(futures[f].id) for f in pending}
             for future in pending:

@@ -9,7 +9,7 @@ from pathlib import Path
 from awrepro import console, fetching, sources
 from awrepro.cache import Cache
 from awrepro.constants import EXIT_FAILED, EXIT_OK
-from awrepro.errors import FetchError
+from awrepro.errors import FetchError, UsageError
 from awrepro.progress import Board
 from awrepro.registry import Entry, LoadedRegistry
 
@@ -17,6 +17,11 @@ from awrepro.registry import Entry, LoadedRegistry
 def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], *, dest: Path | None, jobs: int,
         options: sources.FetchOptions) -> int:
     with_code = [e for e in entries if e.impl is not None]
+    targets = {e.id: dest if len(with_code) == 1 else dest / _safe(e.id) for e in with_code} if dest else {}
+    for target in targets.values():  # before anything is fetched: a usage error, not a fetch error
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            what = "is not a folder" if not target.is_dir() else "is not empty"
+            raise UsageError(f"--dest {target}: exists and {what}; give a new or empty folder")
     for entry in entries:
         if entry.impl is None:
             console.info(f"{entry.id}: {entry.why_not_checked()}")
@@ -34,10 +39,9 @@ def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], *, des
             where = checkout.root
             if dest is not None:
                 board.stage(entry.id, "copying")
-                target = dest if len(with_code) == 1 else dest / _safe(entry.id)
                 from awrepro import checkouts
 
-                where = checkouts.working_copy(target, impl, registry.root, cache, options)
+                where = checkouts.working_copy(targets[entry.id], impl, registry.root, cache, options)
         except FetchError as exc:
             failed.append(entry.id)
             board.done(entry.id, f"{entry.id}  fetch-error  {exc.message}", style="red")
@@ -53,7 +57,7 @@ def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], *, des
             from awrepro import process
 
             process.map_interruptibly(fetch_one, with_code, jobs)
-    _next_step(located)
+    _next_step(located, own_copy=dest is not None, options=options)
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -61,9 +65,13 @@ def _safe(entry_id: str) -> str:
     return entry_id.replace("/", "--")
 
 
-def _next_step(located: dict[str, Path]) -> None:
+def _next_step(located: dict[str, Path], *, own_copy: bool, options: sources.FetchOptions) -> None:
+    """What to do next, as commands that work as they are printed."""
     if len(located) != 1:
         return
     entry_id, where = next(iter(located.items()))
     console.info(f"Next: cd {where}")
-    console.info(f"      or run something in its environment: awrepro run {entry_id} -- python ...")
+    if own_copy:  # `awrepro run` works in the cache's checkout, not in this copy
+        return
+    offline = f" --mirror {options.mirror_dir}" if options.mirror_dir else ""
+    console.info(f"      or run something in its environment: awrepro run {entry_id}{offline} -- python ...")

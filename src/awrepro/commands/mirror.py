@@ -16,18 +16,26 @@ from awrepro import archives, checkouts, console, git, sources
 from awrepro.model import ArchiveCode
 from awrepro.staging import MARKER
 from awrepro.cache import Cache
-from awrepro.constants import EXIT_FAILED, EXIT_OK
+from awrepro.constants import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from awrepro.errors import FetchError
 from awrepro.registry import Entry, LoadedRegistry
 
 
-def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], folder: Path, *, allow_file: bool) -> int:
+def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], folder: Path, *, allow_file: bool,
+        named: bool) -> int:
+    """Mirror each entry. One that cannot be mirrored (no code, an unpinned archive) is an error when
+    the user ``named`` it, and skipped with a note under ``--all``; the hint comes only after a success."""
     options = sources.FetchOptions(allow_file=allow_file)
     folder = folder.absolute()
-    failed = 0
+    failed = refused = mirrored = 0
     for entry in entries:
-        impl = entry.impl
-        if impl is None:
+        reason = _unmirrorable(entry)
+        if reason:
+            if named:
+                refused += 1
+                console.error(f"{entry.id}: cannot be mirrored: {reason}")
+            else:
+                console.info(f"{entry.id}: not mirrored: {reason}")
             continue
         try:
             where = _mirror_one(registry, cache, entry, folder, options)
@@ -35,9 +43,25 @@ def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], folder
             failed += 1
             console.error(f"{entry.id}: {exc.message}")
             continue
+        mirrored += 1
         console.print_plain(f"{entry.id}  {where}")
-    console.info(f"Use it offline: awrepro fetch --mirror {folder} ...  (or serve it: git daemon --base-path={folder} --export-all)")
-    return EXIT_FAILED if failed else EXIT_OK
+    if refused:
+        return EXIT_USAGE
+    if failed:
+        return EXIT_FAILED
+    if mirrored:
+        console.info(f"Use it offline: awrepro fetch --mirror {folder} ...  (or serve it: git daemon --base-path={folder} --export-all)")
+    return EXIT_OK
+
+
+def _unmirrorable(entry: Entry) -> str:
+    """Why there is nothing to copy for ``entry`` ('' when there is)."""
+    impl = entry.impl
+    if impl is None:
+        return entry.why_not_checked()
+    if isinstance(impl.code, ArchiveCode) and not impl.code.sha256:
+        return "an unpinned archive (no sha256): awrepro does not trust or copy it"
+    return ""
 
 
 def _mirror_one(registry: LoadedRegistry, cache: Cache, entry: Entry, folder: Path, options: sources.FetchOptions) -> Path:

@@ -17,8 +17,6 @@ def run(registry: LoadedRegistry, cache: Cache, entry: Entry, command: Sequence[
     impl = entry.impl
     if impl is None:
         raise UsageError(f"{entry.id}: {entry.why_not_checked()}")
-    if command and command[0] == "--":
-        command = command[1:]  # click keeps the `--` that follows the ID (no interspersed options)
     if not command:
         raise UsageError(f"give a command after `--`, e.g. awrepro run {entry.id} -- python -V")
     logs = cache.new_log_folder("run")
