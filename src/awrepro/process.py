@@ -137,6 +137,9 @@ def run(
         with _children_lock:
             _children.add(child)
         try:
+            if cancel.requested.is_set():  # cancel_all ran between our check above and the start: it missed this child
+                kill_group(child)
+                raise KeyboardInterrupt
             if input_text is not None:
                 _feed(child, input_text)
             timed_out = _wait(child, timeout)
