@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from tests.gitfixtures import (
     checkout_dirs,
     demo_registry,
     fetch_error,
+    git,
     git_code,
     head,
     mirror_of,
@@ -220,3 +223,96 @@ def test_run_takes_its_options_after_the_id(awrepro, repos, git_daemon, tmp_path
                   "AWREPRO_TEST_SHOWN", "--", "python", "-c", script)
     assert ran.code == 0, ran.out + ran.err
     assert witness.read_text() == "passed through"
+
+
+def _listed(out: str) -> list[Path]:
+    return sorted(Path(line.split()[-1]) for line in out.splitlines() if line.startswith(("would remove", "removed")))
+
+
+def test_gc_keeps_what_any_registry_that_used_the_cache_needs(cli, repos, git_daemon, tmp_path):
+    demo_pin = repos.create("demo", FILES)
+    other_pin = repos.create("other", {"other.py": "print('other')\n"})
+    cache = tmp_path / "shared-cache"
+    first = write_registry(tmp_path / "first", demo_registry(git_code(git_daemon.url("demo"), demo_pin)))
+    second = write_registry(tmp_path / "second", demo_registry(git_code(git_daemon.url("other"), other_pin))
+                            .replace("papers.demo", "papers.other"))
+    for registry in (first, second):
+        assert cli("--registry", str(registry), "--cache-dir", str(cache), "fetch", "--all").code == 0
+    first_items = sorted([mirror_of(cache, "demo"), *(p for p in checkout_dirs(cache) if "demo" in p.name)])
+    assert len(first_items) == 2
+
+    shared = cli("--registry", str(second), "--cache-dir", str(cache), "gc", "--dry-run")
+    assert shared.code == 0, shared.err
+    assert _listed(shared.out) == [] and "0 unused items" in shared.err
+    narrowed = cli("--registry", str(second), "--cache-dir", str(cache), "gc", "--dry-run", "--only-this-registry")
+    assert _listed(narrowed.out) == first_items
+    assert all(path.exists() for path in first_items)
+
+    first.unlink()  # the first registry is gone: what only it needed can go, and it is forgotten
+    done = cli("--registry", str(second), "--cache-dir", str(cache), "gc")
+    assert done.code == 0, done.err
+    assert _listed(done.out) == first_items and not any(path.exists() for path in first_items)
+    assert f"forgetting {first}: the registry file is gone" in done.err
+    assert "forgetting" not in cli("--registry", str(second), "--cache-dir", str(cache), "gc").err
+    assert mirror_of(cache, "other").is_dir()
+
+
+def test_gc_stops_when_a_registry_that_used_the_cache_cannot_be_read(cli, repos, git_daemon, tmp_path):
+    pin = repos.create("demo", FILES)
+    cache = tmp_path / "cache"
+    first = write_registry(tmp_path / "first", demo_registry(git_code(git_daemon.url("demo"), pin)))
+    assert cli("--registry", str(first), "--cache-dir", str(cache), "fetch", "demo").code == 0
+    first.write_text("format = 1\n[papers.demo\n")  # broken since
+    second = write_registry(tmp_path / "second", demo_registry(git_code(git_daemon.url("demo"), pin)))
+    done = cli("--registry", str(second), "--cache-dir", str(cache), "gc")
+    assert done.code == 2 and done.out == ""
+    assert done.err.startswith(f"error: {first} used this cache and cannot be read (")
+    assert done.err.splitlines()[-1] == ("Fix that registry, or run gc --only-this-registry to keep only what "
+                                         "this one needs.")
+
+
+def test_gc_counts_hard_links_once_removes_killed_fetch_leftovers_and_old_logs(awrepro, repos, git_daemon, tmp_path):
+    pin = repos.create("demo", FILES)
+    registry = demo_registry(git_code(git_daemon.url("demo"), pin))
+    assert awrepro(registry, "fetch", "demo").code == 0
+    cache = tmp_path / "cache"
+    # Two environments no entry uses, sharing one 4 MiB file by hard links (as uv makes them).
+    envs = [cache / "envs" / name for name in ("0000aaaa", "0000bbbb")]
+    for env in envs:
+        (env / "lib").mkdir(parents=True)
+    (envs[0] / "lib" / "big.so").write_bytes(os.urandom(4 * 1024 * 1024))
+    os.link(envs[0] / "lib" / "big.so", envs[1] / "lib" / "big.so")
+    # What a killed fetch leaves in the mirror gc keeps: a quarantine folder, a half-written pack, a loose object.
+    mirror = mirror_of(cache, "demo")
+    leftovers = [mirror / "objects" / "incoming-Ab12Cd", mirror / "objects" / "pack" / "tmp_pack_Xy34Zw",
+                 mirror / "objects" / "ab" / "tmp_obj_Qr56St"]
+    leftovers[0].mkdir()
+    (leftovers[0] / "pack").mkdir()
+    for leftover in leftovers[1:]:
+        leftover.parent.mkdir(exist_ok=True)
+        leftover.write_bytes(b"half an object")
+    # Run logs: one of 40 days ago, one of today.
+    old_log, new_log = cache / "logs" / "20260101-000000-check-1-1", cache / "logs" / "20261201-000000-check-2-1"
+    for log in (old_log, new_log):
+        log.mkdir(parents=True)
+        (log / "smoke.log").write_text("output\n")
+    forty_days_ago = time.time() - 40 * 86400
+    os.utime(old_log, (forty_days_ago, forty_days_ago))
+
+    dry = awrepro(registry, "gc", "--dry-run")
+    assert dry.code == 0, dry.err
+    assert _listed(dry.out) == sorted([*envs, *leftovers, old_log])
+    sizes = {Path(line.split()[-1]): line.split()[2:4] for line in dry.out.splitlines()}
+    assert sizes[envs[0]][1] == "MiB" and float(sizes[envs[0]][0]) >= 4.0
+    assert sizes[envs[1]][1] in ("KiB", "B")  # the shared file counted once, with the first
+    freed = dry.err.split("would free ")[1].split()
+    assert freed[1] == "MiB" and 4.0 <= float(freed[0]) < 5.0  # 4 MiB, not 8
+
+    done = awrepro(registry, "gc")
+    assert done.code == 0, done.err
+    assert not any(path.exists() for path in [*envs, *leftovers, old_log])
+    assert new_log.is_dir() and mirror.is_dir()
+    git("fsck", "--no-progress", cwd=mirror)  # the mirror is whole without them
+    # A limit of its own for the logs.
+    every_log = _listed(awrepro(registry, "gc", "--dry-run", "--log-days", "0").out)
+    assert new_log in every_log and all(path.parent == cache / "logs" for path in every_log)

@@ -7,12 +7,14 @@
     <cache>/logs/       one folder per run, one log per entry and stage
     <cache>/results.db  SQLite history of every check
     <cache>/links.db    link results of ``awrepro links`` (good ones, for a day)
+    <cache>/registries/ one file per registry that used this cache, holding its path (gc keeps what each needs)
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import stat
 import sys
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
@@ -99,8 +101,58 @@ class Cache:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         return self.logs / f"{stamp}-{command}-{os.getpid()}-{next(_log_counter)}"
 
+    @property
+    def registries(self) -> Path:
+        return self.root / "registries"
+
+    def remember_registry(self, path: Path) -> None:
+        """Record that the registry at ``path`` uses this cache (as pre-commit's store does), so that
+        gc run under any registry keeps what this one needs while its file exists."""
+        import hashlib
+
+        path = path.absolute()
+        record = self.registries / hashlib.sha256(os.fsencode(path)).hexdigest()[:20]
+        if record.exists():
+            return
+        try:
+            record.parent.mkdir(parents=True, exist_ok=True)
+            temporary = record.with_name(f".{record.name}.{os.getpid()}.tmp")
+            temporary.write_bytes(os.fsencode(path))
+            os.replace(temporary, record)
+        except OSError:
+            pass  # a read-only cache: nothing can be built in it either
+
+    def known_registries(self) -> dict[Path, Path]:
+        """Each recorded registry's path, and the record that names it."""
+        if not self.registries.is_dir():
+            return {}
+        found = {}
+        for record in sorted(self.registries.iterdir()):
+            if record.name.startswith("."):
+                continue
+            try:
+                found[Path(os.fsdecode(record.read_bytes()))] = record
+            except OSError:
+                continue
+        return found
+
     def __repr__(self) -> str:
         return f"<Cache {self.root}>"
+
+
+def inodes(path: Path) -> dict[tuple[int, int], tuple[int, int]]:
+    """Every file and folder under ``path`` (itself included) once: (device, inode) -> (bytes on disk,
+    names it has: its hard links; 1 for a folder, whose link count counts its subfolders' "..")."""
+    found: dict[tuple[int, int], tuple[int, int]] = {}
+    paths = [path] if path.is_file() or path.is_symlink() else [path, *path.rglob("*")]
+    for item in paths:
+        try:
+            info = item.lstat()
+        except OSError:
+            continue
+        names = 1 if stat.S_ISDIR(info.st_mode) else info.st_nlink
+        found.setdefault((info.st_dev, info.st_ino), (info.st_blocks * 512, names))
+    return found
 
 
 def disk_usage(path: Path) -> int:

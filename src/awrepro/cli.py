@@ -71,7 +71,13 @@ class Settings:
         from awrepro.cache import resolve_root
 
         path = registry.discover(self.registry, os.environ, Path.cwd())
-        return registry.load(path, cache_root=resolve_root(self.cache_dir, os.environ) if memo else None)
+        cache_root = resolve_root(self.cache_dir, os.environ)
+        loaded = registry.load(path, cache_root=cache_root if memo else None)
+        if memo:
+            from awrepro.cache import Cache
+
+            Cache(cache_root).remember_registry(loaded.path)  # gc under any registry keeps what this one needs
+        return loaded
 
     def editable_registry(self) -> Path:
         """The registry file a command may change: never the copy shipped inside awrepro."""
@@ -319,12 +325,16 @@ def new(
 def gc(
     ctx: typer.Context,
     dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Only list what would be removed.")] = False,
+    only_this_registry: Annotated[bool, typer.Option("--only-this-registry", help="Keep only what this registry needs: what other registries that used the cache need goes too.")] = False,
+    log_days: Annotated[int, typer.Option("--log-days", min=0, metavar="DAYS", help="Remove run logs older than this.")] = 30,
 ) -> None:
-    """Remove mirrors, checkouts, archives and environments that no entry of the registry uses."""
+    """Remove what no registry that uses the cache needs (mirrors, checkouts, archives, environments),
+    leftovers of killed fetches, and old run logs."""
     from awrepro.commands import gc as command
 
     settings = _settings(ctx)
-    _exit(command.run(settings.load_registry(), settings.cache(), dry_run=dry_run))
+    _exit(command.run(settings.load_registry(memo=not dry_run), settings.cache(), dry_run=dry_run,
+                      only_this_registry=only_this_registry, log_days=log_days))
 
 
 @app.command("cache")

@@ -1,31 +1,79 @@
-"""``awrepro gc``: remove what no entry of the current registry uses, listing it with sizes."""
+"""``awrepro gc``: remove what no registry that uses the cache needs, listing it with sizes.
+
+Every registry that used the cache is recorded (``<cache>/registries/``); gc keeps what any of them
+whose file still exists needs, unless ``--only-this-registry`` narrows it to the current one.
+"""
 
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 from awrepro import archives, console, sources
-from awrepro.cache import Cache, disk_usage, human_size
+from awrepro.cache import Cache, human_size, inodes
 from awrepro.constants import EXIT_OK
-from awrepro.errors import FetchError, UsageError
+from awrepro.errors import AwreproError, FetchError, UsageError
 from awrepro.registry import LoadedRegistry
 
 
-def run(registry: LoadedRegistry, cache: Cache, *, dry_run: bool) -> int:
+# What a killed git fetch leaves in a repository: quarantine folders and half-written packs and objects.
+_GIT_TEMPORARIES = ("objects/incoming-*", "objects/pack/tmp_*", "objects/pack/.tmp-*", "objects/tmp_obj_*",
+                    "objects/??/tmp_obj_*")
+
+
+def run(registry: LoadedRegistry, cache: Cache, *, dry_run: bool, only_this_registry: bool = False,
+        log_days: int = 30) -> int:
     with cache.exclusively() as alone:
         if not alone and not dry_run:
             raise UsageError("another awrepro command is using the cache; run gc when it has finished")
-        return _collect(registry, cache, dry_run=dry_run)
+        registries = [registry] if only_this_registry else _registries(registry, cache, forget=not dry_run)
+        used: set[Path] = set()
+        for each in registries:
+            used |= _used(each, cache)
+        unused = [path for path in _candidates(cache) if path not in used]
+        return _collect(unused + _git_temporaries(cache) + _old_logs(cache, log_days), dry_run=dry_run)
 
 
-def _collect(registry: LoadedRegistry, cache: Cache, *, dry_run: bool) -> int:
-    used = _used(registry, cache)
-    unused = [path for path in _candidates(cache) if path not in used]
-    total = 0
+def _registries(current: LoadedRegistry, cache: Cache, *, forget: bool) -> list[LoadedRegistry]:
+    """The current registry and every other one that used this cache and still exists. One that
+    cannot be read stops gc: what it needs is unknown, so nothing could be removed safely."""
+    from awrepro import registry as registry_module
+
+    found = [current]
+    for path, record in cache.known_registries().items():
+        if path == current.path.absolute():
+            continue
+        if not path.is_file():
+            console.info(f"forgetting {path}: the registry file is gone{'' if forget else ' (not in a dry run)'}")
+            if forget:
+                record.unlink(missing_ok=True)
+            continue
+        try:
+            found.append(registry_module.load(path, cache_root=cache.root))
+        except AwreproError as exc:
+            raise UsageError(f"{path} used this cache and cannot be read ({exc.message}), so gc cannot tell "
+                             "what it needs", hint="Fix that registry, or run gc --only-this-registry to keep "
+                             "only what this one needs.") from None
+    return found
+
+
+def _collect(unused: list[Path], *, dry_run: bool) -> int:
+    """Remove (or list) ``unused`` with their sizes. A file hard-linked into several items counts once,
+    and what is freed counts only files whose every link goes: uv links packages across environments."""
+    seen: dict[tuple[int, int], tuple[int, int]] = {}
+    links_removed: dict[tuple[int, int], int] = {}
+    sizes = []
     for path in unused:
-        size = disk_usage(path)
-        total += size
+        size = 0
+        for key, (blocks, links) in inodes(path).items():
+            links_removed[key] = links_removed.get(key, 0) + 1
+            if key not in seen:
+                seen[key] = (blocks, links)
+                size += blocks
+        sizes.append(size)
+    total = sum(blocks for key, (blocks, links) in seen.items() if links_removed[key] >= links)
+    for path, size in zip(unused, sizes):
         console.print_plain(f"{'would remove' if dry_run else 'removed'}  {human_size(size):>9}  {path}")
         if not dry_run:
             _remove(path)
@@ -43,6 +91,23 @@ def _candidates(cache: Cache) -> list[Path]:
         if folder.is_dir():
             found += sorted(p for p in folder.iterdir() if p.is_dir())
     return found
+
+
+def _git_temporaries(cache: Cache) -> list[Path]:
+    """Leftovers of killed fetches inside the repositories gc keeps (gc holds the cache alone: no fetch runs)."""
+    repositories = sorted(cache.repos.rglob("*.git")) if cache.repos.is_dir() else []
+    if cache.checkouts.is_dir():
+        repositories += sorted(p for p in cache.checkouts.glob("*/*/.git") if p.is_dir())
+    return [leftover for repo in repositories if repo.is_dir() for pattern in _GIT_TEMPORARIES
+            for leftover in sorted(repo.glob(pattern))]
+
+
+def _old_logs(cache: Cache, days: int) -> list[Path]:
+    """Run log folders last written more than ``days`` days ago."""
+    if not cache.logs.is_dir():
+        return []
+    cutoff = time.time() - days * 86400
+    return sorted(p for p in cache.logs.iterdir() if p.is_dir() and p.stat().st_mtime < cutoff)
 
 
 def _used(registry: LoadedRegistry, cache: Cache) -> set[Path]:
@@ -69,6 +134,9 @@ def _used(registry: LoadedRegistry, cache: Cache) -> set[Path]:
 
 
 def _remove(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
     lock = path.with_name(path.name + ".lock")
     lock.unlink(missing_ok=True)
