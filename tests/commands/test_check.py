@@ -63,6 +63,8 @@ def test_each_outcome_gets_its_status_and_the_run_exits_1(ws: Workspace, project
     assert by_id["hang"]["note"] == "timed out after 2 s"
     assert processes_started_under(ws.cache) == []  # the timed-out smoke test's grandchildren are gone too
     assert by_id["gone"]["failed_stage"] == "fetch"
+    assert by_id["gone"]["level"] is None and by_id["nosetup"]["level"] is None  # failed before their check ran
+    assert table_row(done.out, "gone")[:3] == ["gone", "fetch-error", "fetch"]  # a blank Level cell
     assert by_id["nosetup"]["failed_stage"] == "setup"
     assert by_id["bad"]["failed_stage"] == "smoke"
     assert "bad-marker" in by_id["bad"]["note"]
