@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.commands.checkkit import alive
 from tests.envs.conftest import World, pids_with, wait_until
 
 pytestmark = pytest.mark.slow
@@ -27,7 +28,9 @@ def test_an_interrupted_setup_ends_its_builds(world: World, tmp_path: Path, toke
                                               names: tuple[str, ...]) -> None:
     entries = {}
     for name in names:  # steps that differ: one environment each, built at the same time
-        step = f"touch {tmp_path / name}.started; python -c 'import time; time.sleep(300)' {token}"
+        # The step reports its pid once it runs (real readiness; no command-line matching).
+        step = (f"python -c 'import os, time; open(\"{tmp_path / name}.started\", \"w\").write(str(os.getpid())); "
+                f"time.sleep(300)' {token}")
         entries[name] = {"env": world.env(steps=[step])}
     registry = world.registry(entries)
     command = [sys.executable, "-m", "awrepro", *world.args(registry), "setup", "--jobs", "2", *names]
@@ -36,14 +39,16 @@ def test_an_interrupted_setup_ends_its_builds(world: World, tmp_path: Path, toke
     with open(out, "wb") as handle:
         setup = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, cwd=tmp_path)
         try:
-            started = lambda: len(list(tmp_path.glob("*.started"))) == len(names) and len(pids_with(token)) >= len(names)  # noqa: E731
-            assert wait_until(started, timeout=120), out.read_text()
+            started = lambda: all((tmp_path / f"{n}.started").read_text() if (tmp_path / f"{n}.started").exists() else "" for n in names)  # noqa: E731
+            assert wait_until(started, timeout=300), out.read_text()  # two builds at once on a loaded machine
+            steps = [int((tmp_path / f"{n}.started").read_text()) for n in names]
             setup.send_signal(sig)
-            code = setup.wait(timeout=30)  # not the 300 s of the steps
+            code = setup.wait(timeout=60)  # not the 300 s of the steps
         finally:
             setup.kill()
             setup.wait()
     assert code == 130, out.read_text()
-    assert wait_until(lambda: pids_with(token) == [], timeout=5), pids_with(token)
+    assert wait_until(lambda: not any(alive(pid) for pid in steps), timeout=30), steps
+    assert pids_with(token) == []
     assert world.markers() == []
     assert world.env_dirs() == []  # the interrupted builds were cleared away
