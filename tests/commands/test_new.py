@@ -92,6 +92,25 @@ NATIVE_REPO = {
                    "    def __init__(self, size):\n        self.size = size\n\n    def forward(self, x):\n        return x\n"),
 }
 
+# The code's folder is impl/; its config comes from a sibling folder of the repository, where a
+# dataclass has a dataclass instance as a field default (refused since Python 3.11).
+SIBLING_REPO = {
+    "common/__init__.py": "",
+    "common/config.py": ("from dataclasses import dataclass\n\n\n@dataclass\nclass Inner:\n    size: int = 4\n\n\n"
+                         "@dataclass\nclass Config:\n    inner: Inner = Inner()\n"),
+    "impl/net.py": ("import torch\nfrom common.config import Config\n\n\nclass Net(torch.nn.Module):\n"
+                    "    def forward(self, x):\n        return x\n"),
+}
+
+
+def _requires(major: int) -> str:
+    """A model module that checks yacs>=MAJOR at import, the way libraries check their requirements."""
+    return ("import importlib.metadata\n\ntry:\n    found = int(importlib.metadata.version('yacs').split('.')[0])\n"
+            "except importlib.metadata.PackageNotFoundError:\n    found = None\n"
+            f"if found is None or found < {major}:\n    raise importlib.metadata.PackageNotFoundError(\n"
+            f"        \"The 'yacs>={major}' distribution was not found and is required by this application\")\n"
+            "import torch\n\n\nclass Net(torch.nn.Module):\n    def forward(self, x):\n        return x\n")
+
 
 @dataclass
 class Setting:
@@ -219,3 +238,40 @@ def test_bad_input_is_one_line_and_writes_nothing(setting: Setting, cli) -> None
     done = cli("--cache-dir", str(setting.tmp / "cache"), "new", setting.daemon.url("nothing-here"), "--into", str(into))
     assert done.code == 2 and "papers.x.title" in done.err
     assert into.read_text() == "format = 1\n[papers.x]\ntitle = 1\n"
+
+
+def test_a_subdir_gets_a_dataclass_patch_in_a_sibling_folder(setting: Setting, cli) -> None:
+    setting.repos.create("monorepo", SIBLING_REPO)
+    into = setting.tmp / "r.toml"
+    done = cli("--cache-dir", str(setting.tmp / "cache"), "new", setting.daemon.url("monorepo"), "--into", str(into),
+               "--subdir", "impl", "--max-tries", "3")
+    assert done.code == 0, done.out + done.err
+    impl = _impl(into, "monorepo")
+    name = "py311-dataclass-defaults-common-config-py.patch"
+    assert f"mutable dataclass defaults (refused since Python 3.11) in common/config.py: default_factory: patch {name}" \
+        in impl["notes"]
+    patch = (into.parent / "patches" / "monorepo" / name).read_text()
+    assert patch.startswith("--- a/common/config.py\n+++ b/common/config.py\n")  # from the repository's root
+    assert "+    inner: Inner = dataclasses.field(default_factory=Inner)" in patch
+    assert impl["notes"][-1].endswith("reached level smoke")
+    check = cli(*setting.args(into), "check", "--all")
+    assert "monorepo  passed (smoke)" in check.out, check.out + check.err
+
+
+def test_a_distribution_the_code_requires_is_added_and_a_stop_names_the_error(setting: Setting, cli) -> None:
+    setting.repos.create("needsyacs", {"needsyacs.py": _requires(0)})
+    into = setting.tmp / "r.toml"
+    done = cli("--cache-dir", str(setting.tmp / "cache"), "new", setting.daemon.url("needsyacs"), "--into", str(into),
+               "--max-tries", "3")
+    assert done.code == 0, done.out + done.err
+    impl = _impl(into, "needsyacs")
+    assert impl["env"]["requirements"] == ["torch==2.13.0", "yacs"]
+    assert "yacs added: the code requires the distribution yacs at run time, which nothing declares" in impl["notes"]
+
+    # Declared already (and installed), yet the check fails: no rule applies, and the stop says why.
+    setting.repos.create("wantsnewer", {"requirements.txt": "yacs\n", "wantsnewer.py": _requires(9)})
+    done = cli("--cache-dir", str(setting.tmp / "cache"), "new", setting.daemon.url("wantsnewer"), "--into", str(into),
+               "--max-tries", "3")
+    assert done.code == 1, done.out + done.err
+    assert ("stopped after 1 tries: smoke: importlib.metadata.PackageNotFoundError: No package metadata was found for "
+            "The 'yacs>=9' distribution was not found and is required by this application;") in done.out, done.out

@@ -20,6 +20,8 @@ NUMPY_ALIASES = re.compile(r"module 'numpy' has no attribute '(float|int|bool|ob
                            r"`np\.(float|int|bool|object|long|complex|str)` was a deprecated alias")
 COLLECTIONS_ABC = re.compile(r"cannot import name '(\w+)' from 'collections'|module 'collections' has no attribute '(\w+)'")
 MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
+# pkg_resources' DistributionNotFound, and libraries that check their requirements the same way
+MISSING_DISTRIBUTION = re.compile(r"The '([A-Za-z0-9][A-Za-z0-9._-]*)[^']*' distribution was not found and is required by")
 UINT8_MASK = re.compile(r"(masked_fill_?|masked_select|masked_scatter|where).*(bool|uint8)|"
                         r"indexing with dtype torch\.uint8|mask.*(Byte|uint8)|expected.*Bool.*Byte", re.IGNORECASE)
 FRAME = re.compile(r'File "([^"]+)", line (\d+)')
@@ -161,6 +163,12 @@ def _repair_run(candidate: Candidate, output: str, checkout: Path, local: set[st
             return candidate.notes[-1]
         if "." in match.group(1) and dist and (note := _older_major(candidate, normalize(dist), match.group(1), output)):
             return note
+    if (match := MISSING_DISTRIBUTION.search(output)):
+        dist = normalize(match.group(1))
+        if dist not in {normalize(name) for name in local} and dist not in candidate.requirements.names():
+            candidate.requirements.add(dist, f"{dist} added: the code requires the distribution {dist} at run time, "
+                                             "which nothing declares")
+            return candidate.notes[-1]
     if UINT8_MASK.search(output) and (note := _patch_uint8(candidate, output, checkout)):
         return note
     if "mutable default" in output and (note := _patch_mutable_defaults(candidate, output, checkout)):
@@ -220,7 +228,8 @@ def _patch_uint8(candidate: Candidate, output: str, checkout: Path) -> str | Non
     return _patch_failing_file(candidate, output, checkout, "uint8-masks", fix, "uint8 masks (torch < 1.2) in {rel} made bool")
 
 
-_CLASS_DEFAULT = re.compile(r"^(\s+)(\w+)\s*:\s*([^=#\n]+?)\s*=\s*([A-Z][\w.]*)\(\)\s*$", re.MULTILINE)
+# [ \t], not \s: a match must not take the line's newline (or the blank lines after it) with it
+_CLASS_DEFAULT = re.compile(r"^([ \t]+)(\w+)[ \t]*:[ \t]*([^=#\n]+?)[ \t]*=[ \t]*([A-Z][\w.]*)\(\)[ \t]*$", re.MULTILINE)
 
 
 def _patch_mutable_defaults(candidate: Candidate, output: str, checkout: Path) -> str | None:
@@ -243,8 +252,8 @@ def _patch_failing_file(candidate: Candidate, output: str, checkout: Path, label
                         fix: Callable[[str], str], note: str) -> str | None:
     """A patch (in ``candidate.patches``) of the innermost file of the repository in the traceback
     that ``fix`` changes; None when it changes none."""
-    root = _repo_root(checkout)
-    for path, _ in reversed(_frames_in(output, checkout)):
+    root = _repo_root(checkout)  # the code's folder may import from anywhere in the repository
+    for path, _ in reversed(_frames_in(output, root)):
         text = path.read_text(encoding="utf-8")
         changed = fix(text)
         rel = path.resolve().relative_to(root).as_posix()
@@ -280,9 +289,14 @@ def _drop_failing_module(candidate: Candidate, output: str, checkout: Path) -> s
     return None
 
 
+INSTALLED_LINE = re.compile(r"^\+ [A-Za-z0-9._-]+==\S+$")  # uv's (and `new`'s appended) list of what is installed
+
+
 def last_error(output: str) -> str:
+    """The line that says what failed: the last exception or error line, else the last line
+    that is not part of the list of installed packages."""
     for line in reversed(output.splitlines()):
-        if re.match(r"^\w*(Error|Exception|error)\b.*:", line.strip()):
+        if re.match(r"^[\w.]*(Error|Exception|NotFound|error)\b.*:", line.strip()):
             return line.strip()[:200]
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip() and not INSTALLED_LINE.match(ln.strip())]
     return lines[-1][:200] if lines else "no output"
