@@ -66,9 +66,12 @@ def root_in(tree: Path, code: ArchiveCode) -> Path:
     base = content_root(tree)
     if not code.subdir:
         return base
-    if not (base / code.subdir).is_dir():
+    from awrepro.paths import inside
+
+    root = inside(tree, base, code.subdir, "subdir")
+    if not root.is_dir():
         raise FetchError(f"subdir {code.subdir} does not exist in {code.archive}")
-    return base / code.subdir
+    return root
 
 
 def content_root(tree: Path) -> Path:

@@ -349,7 +349,7 @@ BackendOpt = Annotated[Optional[str], typer.Option("--backend", metavar="uv|pip"
 
 
 def _runner_options(settings: Settings, mirror: Optional[Path], allow_file: bool, backend: Optional[str], gpu: bool = False,
-                    timeout: Optional[int] = None, executor: str = "local") -> "Options":
+                    timeout: Optional[int] = None, executor: str = "local", network: bool = True) -> "Options":
     from awrepro.errors import UsageError
     from awrepro.runner import Options
     from awrepro.sources import FetchOptions
@@ -357,7 +357,8 @@ def _runner_options(settings: Settings, mirror: Optional[Path], allow_file: bool
     if backend not in (None, "uv", "pip"):
         raise UsageError(f"--backend {backend!r}: use uv or pip")
     return Options(fetch=FetchOptions(mirror_dir=settings.pick("mirror", mirror), allow_file=allow_file), backend=backend,
-                   gpu=gpu, timeout=settings.pick("timeout", timeout), executor=executor)
+                   gpu=gpu, timeout=settings.pick("timeout", timeout), executor=executor,
+                   network=network)
 
 
 @app.command()
@@ -423,6 +424,7 @@ def check(
     shard: Annotated[Optional[str], typer.Option("--shard", metavar="K/N", help="Run only shard K of N (balanced by recorded durations).", show_default=False)] = None,
     timeout: Annotated[Optional[int], typer.Option("--timeout", envvar="AWREPRO_TIMEOUT", min=1, metavar="SECONDS", help="Smoke-test timeout in seconds for every entry (overrides the registry).", show_default=False)] = None,
     gpu: Annotated[bool, typer.Option("--gpu", help="Run entries that need a GPU (when one is present; with --executor slurm: on nodes with --gres=gpu:1).")] = False,
+    no_network: Annotated[bool, typer.Option("--no-network", help="Cut the network for every smoke test (with bubblewrap).")] = False,
     db: DbOpt = None,
     backend: BackendOpt = None,
     mirror: MirrorOpt = None,
@@ -459,7 +461,7 @@ def check(
     if smoke_command is not None or smoke_script is not None:
         entries = command.with_trial_smoke(entries, smoke_command, smoke_script)
     slurm_options = command.slurm_options(executor, partition, sbatch_args)
-    options = _runner_options(settings, mirror, allow_file, backend, gpu, timeout, executor)
+    options = _runner_options(settings, mirror, allow_file, backend, gpu, timeout, executor, network=not no_network)
     if dry_run:
         if shard_spec:
             from awrepro import history, schedule

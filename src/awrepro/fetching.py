@@ -47,7 +47,9 @@ def ensure(cache: Cache, impl: Implementation, registry_root: Path, options: Fet
 def _root(tree: Path, code: GitCode) -> Path:
     if not code.subdir:
         return tree
-    root = tree / code.subdir
+    from awrepro.paths import inside
+
+    root = inside(tree, tree, code.subdir, "subdir")
     if not root.is_dir():
         raise FetchError(f"subdir {code.subdir} does not exist in {code.url} at {code.commit[:12]}")
     return root

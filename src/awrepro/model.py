@@ -116,6 +116,7 @@ class SmokeSpec(NamedTuple):
     cwd: str = "."
     timeout: int = 600
     gpu: bool = False
+    network: bool = True  # False: the smoke test runs with the network cut (with bubblewrap)
     expect: str | None = None
     level: str = "smoke"  # one of results.SMOKE_LEVELS: what a pass shows
     static: StaticCheck | None = None

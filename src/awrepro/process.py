@@ -19,9 +19,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import IO, TypeVar
+from typing import IO, TYPE_CHECKING, TypeVar
 
 from awrepro import cancel, console
+
+if TYPE_CHECKING:
+    from awrepro.sandbox import Confinement
 
 T = TypeVar("T")
 GRACE_SECONDS = 3.0
@@ -100,17 +103,69 @@ def run(
     log_path: Path | None = None,
     input_text: str | None = None,
     whole_output: bool = False,
+    sandbox: Confinement | None = None,
 ) -> Completed:
     """Run ``cmd`` to completion (or timeout) and return its exit code, duration and output tail.
 
     With ``log_path`` the output is appended there (and kept); otherwise a temporary file holds it.
     ``input_text`` is written to the child's stdin; ``whole_output`` returns all of the output,
     not only its tail. A missing program or unusable cwd is exit code 127 with the reason as
-    output, never an exception.
+    output, never an exception. With ``sandbox`` the command is third-party code: it runs
+    confined (``sandbox.py``), and whatever it leaves running is ended with it.
     """
     if cancel.requested.is_set():
         raise KeyboardInterrupt
-    console.debug(f"$ {' '.join(cmd)}")
+    console.debug(f"$ {' '.join(cmd)}")  # as the registry wrote it; -vv adds the sandbox's options
+    if sandbox is not None:
+        with _confined(cmd, sandbox, cwd, env) as (argv, environ):
+            return _run(argv, cwd, environ, timeout, log_path, input_text, whole_output)
+    return _run(cmd, cwd, env, timeout, log_path, input_text, whole_output)
+
+
+@contextmanager
+def _confined(cmd: Sequence[str], confinement: Confinement, cwd: Path | None,
+              env: Mapping[str, str] | None) -> Iterator[tuple[list[str], dict[str, str]]]:
+    from awrepro import sandbox
+
+    environ = dict(os.environ if env is None else env)
+    if confinement.scratch_home is not None:
+        confinement.scratch_home.mkdir(parents=True, exist_ok=True)
+        environ["HOME"] = str(confinement.scratch_home)
+    if sandbox.current_mode().contained:
+        yield sandbox.wrap(cmd, confinement, cwd), environ
+        return
+    sandbox.warn_once()
+    sandbox.become_subreaper()
+    tag = sandbox.new_tag()
+    environ[sandbox.TAG_VARIABLE] = tag
+    try:
+        yield list(cmd), environ
+    finally:
+        sandbox.sweep_tag(tag)  # what the command left running, whatever session it made
+        _reap_orphans()
+
+
+def _reap_orphans() -> None:
+    """As a subreaper we inherit orphans that end on their own: reap them, never a child that
+    a ``Popen`` of ours still waits for (its exit code would be lost)."""
+    with _children_lock:
+        ours = {child.pid for child in _children}
+    me = str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        pid = int(stat.parent.name)
+        if fields[0] == "Z" and fields[1] == me and pid not in ours:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+
+def _run(cmd: Sequence[str], cwd: Path | None, env: Mapping[str, str] | None, timeout: float | None,
+         log_path: Path | None, input_text: str | None, whole_output: bool) -> Completed:
     started = time.monotonic()
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,22 +175,22 @@ def run(
     offset = log.tell()
     try:
         try:
-            child = subprocess.Popen(
-                cmd,
-                cwd=cwd,
-                env=dict(env) if env is not None else None,
-                stdin=subprocess.DEVNULL if input_text is None else subprocess.PIPE,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            with _children_lock:  # registered at once: a reap of orphans must never take it
+                child = subprocess.Popen(
+                    cmd,
+                    cwd=cwd,
+                    env=dict(env) if env is not None else None,
+                    stdin=subprocess.DEVNULL if input_text is None else subprocess.PIPE,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+                _children.add(child)
         except OSError as exc:
             missing_cwd = cwd is not None and not Path(cwd).is_dir()
             message = f"cannot run in {cwd}: no such folder" if missing_cwd else f"cannot run {_describe(cmd)}: {exc.strerror or exc}"
             log.write((message + "\n").encode())
             return Completed(127, time.monotonic() - started, message)
-        with _children_lock:
-            _children.add(child)
         try:
             if cancel.requested.is_set():  # cancel_all ran between our check above and the start: it missed this child
                 kill_group(child)

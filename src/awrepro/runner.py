@@ -34,11 +34,12 @@ class Options:
     gpu: bool = False
     timeout: int | None = None
     executor: str = "local"  # where smoke stages run: see executors/
+    network: bool = True  # False: every smoke test runs with the network cut (check --no-network)
 
 
 def prepare_env(cache: Cache, impl: Implementation, checkout: sources.Checkout,
                 options: Options, log_path: Path | None) -> envs.Environment:
-    the_plan = envs.plan(impl, checkout.root, checkout.key, options.backend)
+    the_plan = envs.plan(impl, checkout.root, checkout.key, options.backend, tree=checkout.tree)
     return envs.ensure(cache, the_plan, log_path)
 
 
@@ -208,8 +209,11 @@ def _prepare(entry: Entry, registry: LoadedRegistry, cache: Cache, options: Opti
             interpreter = None
     # Only now: an entry that failed before its check has no level.
     tracker.level = impl.smoke.level if mode == Mode.SMOKE else Mode.STATIC
-    return smoke_job(entry, impl, mode, checkout.root, environment, interpreter, cache, options,
-                     tracker.folder / "smoke.log")
+    root, tree = checkout.root, checkout.tree
+    if environment is not None and environment.code_root is not None:  # its own copy of the checkout
+        root, tree = environment.code_root, environment.prefix / envs.COPY_FOLDER
+    return smoke_job(entry, impl, mode, root, environment, interpreter, cache, options,
+                     tracker.folder / "smoke.log", tree=tree)
 
 
 @dataclass(frozen=True)
@@ -228,11 +232,17 @@ class SmokeJob:
     gpu: bool  # may use a GPU (CUDA_VISIBLE_DEVICES is left as the machine sets it)
     scratch: str  # where the job's temporary folder is made (inside the cache)
     log_path: str
+    readable: list[str]  # what it must see in the sandbox: the cache, its code, its interpreter
+    network: bool  # False: the sandbox cuts the network
 
 
 def smoke_job(entry: Entry, impl: Implementation, mode: str, root: Path, environment: envs.Environment | None,
               interpreter: interpreters.Interpreter | None, cache: Cache, options: Options,
-              log_path: Path) -> SmokeJob:
+              log_path: Path, *, tree: Path | None = None) -> SmokeJob:
+    """``root`` is where the entry's code is (``tree``, the whole checkout, holds it): only read,
+    never written; paths from the registry are resolved in it before anything runs."""
+    from awrepro.paths import inside
+
     smoke = impl.smoke
     static = smoke.static if mode == Mode.STATIC else None
     command, script = (static.command, static.script) if static else (smoke.command, smoke.script)
@@ -245,11 +255,12 @@ def smoke_job(entry: Entry, impl: Implementation, mode: str, root: Path, environ
     else:
         assert interpreter is not None
         environ = {**base, **envs.expand_vars(impl, root)}
+    python = environment.python if environment is not None else interpreter.path if interpreter else None
     return SmokeJob(
         full_id=entry.full_id,
         command=command if script is None else None,
         script=script,
-        cwd=str(root / (static.cwd if static else smoke.cwd)),
+        cwd=str(inside(tree or root, root, static.cwd if static else smoke.cwd, "cwd")),
         environ=environ,
         interpreter=str(interpreter.path) if environment is None and interpreter is not None else None,
         timeout=options.timeout or (static.timeout if static and static.timeout else smoke.timeout),
@@ -258,12 +269,23 @@ def smoke_job(entry: Entry, impl: Implementation, mode: str, root: Path, environ
         gpu=gpu,
         scratch=str(cache.root / "tmp"),
         log_path=str(log_path),
+        readable=[str(cache.root), str(root), *([_installation(python)] if python else [])],
+        network=options.network and smoke.network,
     )
 
 
+def _installation(python: Path) -> str:
+    """The folder an interpreter is installed in (a hidden home or /tmp could otherwise hide it)."""
+    return str(Path(os.path.realpath(python)).parent.parent)
+
+
 def run_smoke_job(job: SmokeJob) -> tuple[str, str]:
-    """Run a smoke test (or static check); return (status, note)."""
+    """Run a smoke test (or static check) in the sandbox; return (status, note).
+
+    It writes only its own TMPDIR and scratch HOME (both removed afterwards)."""
     import tempfile
+
+    from awrepro.sandbox import Confinement
 
     scratch = Path(job.scratch)
     scratch.mkdir(parents=True, exist_ok=True)
@@ -282,16 +304,33 @@ def run_smoke_job(job: SmokeJob) -> tuple[str, str]:
             cmd: list[str] = ["python", str(tmp / "smoke.py")]
         else:
             cmd = ["/bin/sh", "-c", job.command or "true"]
-        done = process.run(cmd, cwd=Path(job.cwd), env=environ, timeout=job.timeout, log_path=Path(job.log_path))
+        confinement = Confinement(writable=(tmp,), readable=tuple(Path(p) for p in job.readable),
+                                  scratch_home=tmp / "home", network=job.network)
+        done = process.run(cmd, cwd=Path(job.cwd), env=environ, timeout=job.timeout, log_path=Path(job.log_path),
+                           sandbox=confinement)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if done.timed_out:
         return "timeout", f"timed out after {job.timeout} s"
     if not done.ok:
-        return "failed", process.last_error_line(done.output) or f"exit code {done.returncode}"
+        reason = process.last_error_line(done.output) or f"exit code {done.returncode}"
+        if not job.network and _tried_network(done.output):
+            return "failed", f"tried the network, which is cut for this smoke test: {reason}"
+        return "failed", reason
     if job.expect and not re.search(job.expect, done.output):
         return "failed", expect_failure(job.expect, done.output)
     return "passed", job.passed_note
+
+
+_NETWORK_ERRORS = re.compile(r"Network is unreachable|Temporary failure in name resolution|Name or service not known|"
+                             r"Could not resolve host|getaddrinfo failed|No address associated with hostname|"
+                             r"\[Errno (101|111|-2|-3|-5)\]|NameResolutionError|nodename nor servname|"
+                             r"Connection refused")  # only loopback is left, and nothing listens there
+
+
+def _tried_network(output: str) -> bool:
+    """The output shows an attempt to reach the network (which the sandbox had cut)."""
+    return bool(_NETWORK_ERRORS.search(output))
 
 
 EXPECT_TAIL_LINES = 3

@@ -257,6 +257,7 @@ class SmokeSpec(_Strict):
     cwd: str = "."
     timeout: Annotated[int, Field(gt=0)] = 600
     gpu: bool = False
+    network: bool = True
     expect: str | None = None
     level: str = "smoke"  # what a pass shows: "smoke" (a forward pass) or "import" (the model modules import)
     static: StaticCheck | None = None

@@ -75,6 +75,9 @@ def test_show_prints_the_paper_and_its_implementations(cli, tmp_path: Path, cach
         "  smoke      Python script (2 lines); cwd ., timeout 60 s",
         "  expects    OK",
         "  last runs  none yet (`awrepro check longformer/port`)",
+        "",
+        "sandbox: bubblewrap (/usr/bin/bwrap): own PID namespace, read-only filesystem, scratch HOME, "
+        "network cut on request",
     ]
     as_json = json.loads(cli("--cache-dir", str(cache_dir), "show", "longformer", "--json").out)
     assert [impl["id"] for impl in as_json["implementations"]] == ["longformer", "longformer/port"]

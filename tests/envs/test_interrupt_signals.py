@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.commands.checkkit import alive
+from tests.commands.checkkit import alive, pid_reports, pid_sleeper  # noqa: F401 (pid_reports: fixture)
 from tests.envs.conftest import World, pids_with, wait_until
 
 pytestmark = pytest.mark.slow
@@ -25,12 +25,13 @@ pytestmark = pytest.mark.slow
     (signal.SIGTERM, ("demo",)),
 ], ids=["SIGINT-parallel", "SIGTERM-parallel", "SIGTERM-one"])
 def test_an_interrupted_setup_ends_its_builds(world: World, tmp_path: Path, token: str, sig: signal.Signals,
-                                              names: tuple[str, ...]) -> None:
+                                              names: tuple[str, ...], pid_reports) -> None:  # noqa: ANN001
     entries = {}
+    ready = pid_reports()
     for name in names:  # steps that differ: one environment each, built at the same time
-        # The step reports its pid once it runs (real readiness; no command-line matching).
-        step = (f"python -c 'import os, time; open(\"{tmp_path / name}.started\", \"w\").write(str(os.getpid())); "
-                f"time.sleep(300)' {token}")
+        # The step reports its pid once it runs (real readiness; no command-line matching), over a
+        # socket: in the sandbox a step writes only its own environment.
+        step = f"{pid_sleeper(ready)} {token}"
         entries[name] = {"env": world.env(steps=[step])}
     registry = world.registry(entries)
     command = [sys.executable, "-m", "awrepro", *world.args(registry), "setup", "--jobs", "2", *names]
@@ -39,9 +40,7 @@ def test_an_interrupted_setup_ends_its_builds(world: World, tmp_path: Path, toke
     with open(out, "wb") as handle:
         setup = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, cwd=tmp_path)
         try:
-            started = lambda: all((tmp_path / f"{n}.started").read_text() if (tmp_path / f"{n}.started").exists() else "" for n in names)  # noqa: E731
-            assert wait_until(started, timeout=300), out.read_text()  # two builds at once on a loaded machine
-            steps = [int((tmp_path / f"{n}.started").read_text()) for n in names]
+            steps = ready.wait(len(names), timeout=300)  # two builds at once on a loaded machine
             setup.send_signal(sig)
             code = setup.wait(timeout=60)  # not the 300 s of the steps
         finally:

@@ -49,24 +49,29 @@ def _finish(world: World, command: list[str], leftover: Path, cwd: Path) -> Path
 
 
 def test_a_build_killed_in_its_step_is_redone(world: World, tmp_path: Path, token: str) -> None:
-    started = tmp_path / "step-started"
-    runs = tmp_path / "step-runs"
     # The first build hangs in its step (installs done, marker not yet written) until it is killed;
-    # the next build goes through. The sleeper carries the token, so it can be found.
-    step = (f"echo run >> {runs}; if [ ! -e {started} ]; then touch {started}; "
+    # the next build goes through. A step writes only its environment (the sandbox) and reads the
+    # cache: the test tells it to hang with a file there, and counts its runs in the setup logs.
+    hang = world.cache / "hang-in-the-step"
+    step = (f"echo step-run; if [ -e {hang} ]; then touch \"$VIRTUAL_ENV/step-started\"; "
             f"python -c 'import time; time.sleep(300)' {token}; fi")
     registry = world.registry({"demo": {"env": world.env(steps=[step])}})
     command = [sys.executable, "-m", "awrepro", *world.args(registry), "setup", "demo"]
+    world.cache.mkdir()
+    hang.touch()
 
-    _kill_when(command, lambda: started.exists() and bool(pids_with(token)), tmp_path / "first.out", tmp_path)
+    started = lambda: bool(list(world.envs.glob("*/step-started"))) and bool(pids_with(token))  # noqa: E731
+    _kill_when(command, started, tmp_path / "first.out", tmp_path)
     [leftover] = world.env_dirs()
     assert (leftover / "bin" / "python").exists()  # the build had got far: environment made, packages in
     assert not (leftover / MARKER).exists()
-    assert pids_with(token)  # the killed run's step lives on in a session of its own
 
+    hang.unlink()
     _finish(world, command, leftover, tmp_path)
-    assert runs.read_text().splitlines() == ["run", "run"]  # the step ran again, and only once more
-    assert pids_with(token) == []  # the leftover build's process was ended, not left running
+    runs = [line for log in world.cache.glob("logs/*/demo--main.log") for line in log.read_text().splitlines()
+            if line == "step-run"]
+    assert runs == ["step-run", "step-run"]  # the step ran again, and only once more
+    assert pids_with(token) == []  # the killed build's process did not live on
 
 
 def test_a_build_killed_while_creating_the_environment_is_redone(world: World, tmp_path: Path) -> None:

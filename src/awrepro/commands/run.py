@@ -29,9 +29,10 @@ def run(registry: LoadedRegistry, cache: Cache, entry: Entry, command: Sequence[
         return EXIT_USAGE
     # The user's own variables stay out, like for smoke tests, except those they name.
     base = process.scrubbed_environ(extra={name: os.environ[name] for name in pass_env if name in os.environ})
-    environ = envs.activate(environment.prefix, impl, checkout.root, base)
+    root = environment.root_for(checkout.root)  # an environment that builds in its own copy runs there
+    environ = envs.activate(environment.prefix, impl, root, base)
     try:
-        code = process.run_interactive(command, cwd=checkout.root, env=environ)
+        code = process.run_interactive(command, cwd=root, env=environ)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     if code == 127:

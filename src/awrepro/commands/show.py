@@ -33,6 +33,9 @@ def run(registry: LoadedRegistry, cache_dir: Path | None, entry_id: str, *, as_j
     for entry in selected:
         lines.append("")
         lines.extend(_entry_lines(entry, db))
+    from awrepro import sandbox
+
+    lines += ["", f"sandbox: {sandbox.describe_mode()}"]
     out = console.out()
     for line in lines:
         out.print(line)
@@ -131,4 +134,5 @@ def _smoke_summary(entry: Entry) -> str:
         return "none yet: a draft (add a [smoke] table)"
     gpu = ", needs a GPU" if smoke.gpu else ""
     level = f", level {smoke.level}" if partial(smoke.level) and smoke.runnable else ""
-    return f"{body}; cwd {smoke.cwd}, timeout {smoke.timeout} s{gpu}{level}"
+    network = ", network cut" if not smoke.network else ""
+    return f"{body}; cwd {smoke.cwd}, timeout {smoke.timeout} s{gpu}{level}{network}"

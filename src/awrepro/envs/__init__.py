@@ -29,6 +29,7 @@ from awrepro.envs import dates, pip, uv
 from awrepro.envs.base import Backend, IndexOptions, env_python, user_pip_settings
 from awrepro.errors import EntrySkipped, EnvSetupError
 from awrepro.model import ArchiveCode, Implementation
+from awrepro.sandbox import Confinement
 
 if TYPE_CHECKING:
     from awrepro.registry import LoadedRegistry
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 BACKENDS: dict[str, Backend] = {"uv": uv, "pip": pip}
 FORMAT = 1  # bump when the way environments are built changes: every key changes with it
 MARKER = "awrepro-env.json"
+COPY_FOLDER = "awrepro-src"  # an environment's own copy of the checkout, when its builds write into it
 INSTALL_TIMEOUT = 3600.0
 
 
@@ -45,10 +47,15 @@ class Environment:
     key: str
     python_version: str
     built: bool
+    code_root: Path | None = None  # the environment's own copy of the code (see Plan.owns_copy), or None
 
     @property
     def python(self) -> Path:
         return env_python(self.prefix)
+
+    def root_for(self, checkout_root: Path) -> Path:
+        """Where the entry's commands run: this environment's own copy, else the shared checkout."""
+        return self.code_root or checkout_root
 
 
 @dataclass(frozen=True)
@@ -58,14 +65,28 @@ class Plan:
     impl: Implementation
     backend: str
     interpreter: interpreters.Interpreter
-    root: Path  # the checkout (or subdir) that installs and steps run in
+    root: Path  # the shared checkout (or its subdir), as fetched
     checkout_key: str
     requirements_text: str
     bound: dates.DateBound | None = None
+    tree: Path | None = None  # the checkout's whole tree (root is inside it)
+
+    @property
+    def owns_copy(self) -> bool:
+        """Steps and installs of the checkout write into it (``.so`` files, egg-info, build/):
+        such an environment builds in a copy of its own, so no other environment sees its products."""
+        return self.impl.env.install != "none" or bool(self.impl.env.steps)
+
+    def code_root(self, prefix: Path) -> Path:
+        """Where installs and steps run: the environment's own copy, or the shared checkout."""
+        if not self.owns_copy:
+            return self.root
+        tree = self.tree or self.root
+        return prefix / COPY_FOLDER / tree.name / self.root.relative_to(tree)
 
     def key(self) -> str:
         env = self.impl.env
-        tied_to_checkout = env.install != "none" or bool(env.steps)
+        tied_to_checkout = self.owns_copy
         spec = {
             "format": FORMAT,
             "backend": self.backend,
@@ -87,19 +108,23 @@ class Plan:
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
-def plan(impl: Implementation, root: Path, checkout_key: str, backend: str | None = None) -> Plan:
+def plan(impl: Implementation, root: Path, checkout_key: str, backend: str | None = None,
+         tree: Path | None = None) -> Plan:
     """Resolve an implementation's environment spec on this machine; skip it if no interpreter fits."""
     interpreter = interpreters.find(impl.env.python)
     if interpreter is None:
         raise EntrySkipped(f"needs Python {impl.env.python}; none found (see README: adding an interpreter)")
     text = ""
     if impl.env.requirements_file:
+        from awrepro.paths import inside
+
+        path = inside(tree or root, root, impl.env.requirements_file, "requirements_file", EnvSetupError)
         try:
-            text = (root / impl.env.requirements_file).read_text(encoding="utf-8")
-        except OSError:
-            raise EnvSetupError(f"requirements file {impl.env.requirements_file} not found in the checkout") from None
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            raise EnvSetupError(f"requirements file {impl.env.requirements_file} cannot be read in the checkout") from None
     bound = dates.bound_for(impl.env.exclude_newer, impl.env.exclude_newer_exempt, root)
-    return Plan(impl, backend or impl.env.backend, interpreter, root, checkout_key, text, bound)
+    return Plan(impl, backend or impl.env.backend, interpreter, root, checkout_key, text, bound, tree)
 
 
 def location(cache: Cache, key: str) -> Path:
@@ -119,11 +144,12 @@ def ensure(cache: Cache, the_plan: Plan, log_path: Path | None = None) -> Enviro
     """Reuse the environment for this plan, or build it (once, even with concurrent runs)."""
     key = the_plan.key()
     prefix = location(cache, key)
+    code_root = the_plan.code_root(prefix) if the_plan.owns_copy else None
     if ready(prefix, key):
-        return Environment(prefix, key, the_plan.interpreter.version, built=False)
+        return Environment(prefix, key, the_plan.interpreter.version, built=False, code_root=code_root)
     with locks.locked(cache.envs / f"{key[:16]}.lock"):
         if ready(prefix, key):
-            return Environment(prefix, key, the_plan.interpreter.version, built=False)
+            return Environment(prefix, key, the_plan.interpreter.version, built=False, code_root=code_root)
         if prefix.exists():  # an interrupted build: never trusted
             _end_leftover_processes(prefix)
             shutil.rmtree(prefix)
@@ -138,7 +164,7 @@ def ensure(cache: Cache, the_plan: Plan, log_path: Path | None = None) -> Enviro
         temporary = prefix / f".{MARKER}.tmp"
         temporary.write_text(json.dumps(marker, indent=2) + "\n")
         os.replace(temporary, prefix / MARKER)
-    return Environment(prefix, key, the_plan.interpreter.version, built=True)
+    return Environment(prefix, key, the_plan.interpreter.version, built=True, code_root=code_root)
 
 
 def _end_leftover_processes(prefix: Path) -> None:
@@ -193,16 +219,21 @@ def _build(cache: Cache, the_plan: Plan, prefix: Path, log_path: Path | None) ->
     backend = BACKENDS[the_plan.backend]
     env = the_plan.impl.env
     prefix.parent.mkdir(parents=True, exist_ok=True)
+    root = the_plan.code_root(prefix)
+    prefix.mkdir(parents=True, exist_ok=True)  # a folder the sandbox can make writable
     with scratch(cache) as tmp:
         environ = process.scrubbed_environ(allow=process.INSTALL_ALLOWLIST, prefixes=process.INSTALL_PREFIXES,
                                            extra={"TMPDIR": str(tmp)})
         index = _pinned(_index_options(the_plan), env.requirements, tmp)
+        confinement = _installer_confinement(cache, the_plan, prefix, tmp, index, environ)
         _step("create the environment", backend.create(prefix, the_plan.interpreter.path), the_plan.root, environ,
-              log_path)
+              log_path, confinement)
+        if the_plan.owns_copy:
+            _copy_checkout(the_plan, prefix)
         bounded, unbounded = _date_bound(the_plan, prefix, index, environ, log_path)
         requirements = list(env.requirements)
         if env.requirements_file:
-            requirements += ["-r", str(the_plan.root / env.requirements_file)]
+            requirements += ["-r", str(root / env.requirements_file)]
         steps: list[tuple[str, list[str]]] = []
         if unbounded:
             steps.append(("install the packages exempt from exclude_newer",
@@ -214,14 +245,17 @@ def _build(cache: Cache, the_plan: Plan, prefix: Path, log_path: Path | None) ->
             steps.append(("install --no-deps packages",
                           backend.install_command(prefix, [*later, "--no-deps", *env.no_deps], index)))
         if env.install != "none":
-            target = ["-e", str(the_plan.root)] if env.install == "editable" else [str(the_plan.root)]
+            target = ["-e", str(root)] if env.install == "editable" else [str(root)]
             steps.append((f"{env.install} install of the checkout", backend.install_command(prefix, [*later, *target], index)))
         for what, cmd in steps:
-            _step(what, cmd, the_plan.root, environ, log_path)
-        # Steps are the entry's own shell commands in third-party code: the smoke tests' allowlist.
-        activated = activate(prefix, the_plan.impl, the_plan.root, process.scrubbed_environ(extra={"TMPDIR": str(tmp)}))
+            _step(what, cmd, root, environ, log_path, confinement)
+        # Steps are the entry's own shell commands in third-party code: the smoke tests' allowlist,
+        # a scratch HOME, and only this environment (its copy of the checkout included) to write to.
+        activated = activate(prefix, the_plan.impl, root, process.scrubbed_environ(extra={"TMPDIR": str(tmp)}))
+        own = Confinement(writable=(prefix, tmp), readable=(cache.root, *_interpreter_home(the_plan)),
+                          scratch_home=tmp / "home")
         for command in env.steps:
-            _step(f"step `{command}`", ["/bin/sh", "-c", command], the_plan.root, activated, log_path)
+            _step(f"step `{command}`", ["/bin/sh", "-c", command], root, activated, log_path, own)
 
 
 def _pinned(index: IndexOptions, requirements: tuple[str, ...], tmp: Path) -> IndexOptions:
@@ -278,9 +312,78 @@ def _date_bound(the_plan: Plan, prefix: Path, index: IndexOptions, environ: dict
     return [dates.PIP_OPTION, bound.cutoff], groups.get(None, [])
 
 
-def _step(what: str, cmd: list[str], cwd: Path, environ: dict[str, str], log_path: Path | None) -> None:
+def _copy_checkout(the_plan: Plan, prefix: Path) -> None:
+    """The environment's own copy of the whole checkout tree (a real copy: builds may rewrite files)."""
+    tree = the_plan.tree or the_plan.root
+    target = prefix / COPY_FOLDER / tree.name
+    try:
+        shutil.copytree(tree, target, symlinks=True)
+    except (OSError, shutil.Error) as exc:
+        raise EnvSetupError(f"cannot copy the checkout into {target.parent}: {_os_reason(exc)}") from None
+
+
+def _os_reason(exc: BaseException) -> str:
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        return str(exc.args[0][0][-1])
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+def _interpreter_home(the_plan: Plan) -> tuple[Path, ...]:
+    """The base interpreter's installation, which a hidden home or /tmp could otherwise hide (pyenv, uv)."""
+    real = Path(os.path.realpath(the_plan.interpreter.path))
+    return (real.parent.parent,)
+
+
+def _installer_confinement(cache: Cache, the_plan: Plan, prefix: Path, tmp: Path, index: IndexOptions,
+                           environ: dict[str, str]) -> Confinement:
+    """Installers (and the package builds they run) write the environment, their own cache and TMPDIR.
+
+    They keep the caller's HOME (their configuration is there), minus its credential files. uv
+    hard-links packages from its cache, which works only within one mount: when the cache and the
+    environment share a filesystem, their common folder is the one writable bind.
+    """
+    caches = _installer_caches(the_plan.backend, environ)
+    writable = [tmp, *_linkable([prefix, *caches])]
+    user = user_pip_settings()  # pip reads them itself: what they name must be visible too
+    named = (*index.find_links, *index.constraints, *user.find_links, *user.constraints,
+             *([os.environ["PIP_CONFIG_FILE"]] if os.environ.get("PIP_CONFIG_FILE") else []))
+    local = [Path(p.removeprefix("file://")) for p in named if "://" not in p or p.startswith("file://")]
+    readable = (cache.root, *_interpreter_home(the_plan), *local)
+    return Confinement(writable=tuple(writable), readable=readable)
+
+
+def _installer_caches(backend: str, environ: dict[str, str]) -> list[Path]:
+    home = Path.home()
+    xdg = Path(os.environ.get("XDG_CACHE_HOME") or home / ".cache")
+    if backend == "uv":
+        path = Path(os.environ.get("UV_CACHE_DIR") or xdg / "uv")
+        environ["UV_CACHE_DIR"] = str(path)  # the folder made writable is the one uv uses
+    else:
+        path = Path(os.environ.get("PIP_CACHE_DIR") or xdg / "pip")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return []  # no cache then: the installer says so itself
+    return [path]
+
+
+def _linkable(paths: list[Path]) -> list[Path]:
+    """``paths``, or their common folder when they are on one filesystem below a folder of its own."""
+    if len(paths) < 2:
+        return paths
+    real = [Path(os.path.realpath(p)) for p in paths]
+    common = Path(os.path.commonpath(real))
+    try:
+        same = len({p.stat().st_dev for p in real if p.exists()} | {common.stat().st_dev}) == 1
+    except OSError:
+        same = False
+    return [common] if same and len(common.parts) > 2 else real
+
+
+def _step(what: str, cmd: list[str], cwd: Path, environ: dict[str, str], log_path: Path | None,
+          confinement: Confinement) -> None:
     _log(log_path, f"$ {' '.join(cmd)}")
-    done = process.run(cmd, cwd=cwd, env=environ, timeout=INSTALL_TIMEOUT, log_path=log_path)
+    done = process.run(cmd, cwd=cwd, env=environ, timeout=INSTALL_TIMEOUT, log_path=log_path, sandbox=confinement)
     if not done.ok:
         reason = "timed out" if done.timed_out else (process.last_error_line(done.output) or f"exit code {done.returncode}")
         raise EnvSetupError(f"{what} failed: {reason}")
