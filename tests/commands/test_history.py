@@ -40,15 +40,19 @@ def history_rows(ws: Workspace, entry_id: str, *args: str) -> list[list[str]]:
 
 
 def test_overlapping_runs_are_ordered_by_time_everywhere(ws: Workspace, project: Project) -> None:
-    # The first smoke test to start holds until `go` exists, then fails; any later one passes at once.
-    hold, started, go = ws.root / "held", ws.root / "started", ws.root / "go"
-    command = (f"if mkdir {hold} 2>/dev/null; then touch {started}; while [ ! -f {go} ]; do sleep 0.05; done; "
-               "echo 'error: the slow run failed' >&2; exit 1; fi")
+    # The first smoke test holds until `go` exists, then fails; the second passes at once. Smoke tests
+    # write nowhere outside (the sandbox) but read the cache: the test signals through files there,
+    # and sees the first one hold in its log.
+    second, go = ws.cache / "second-run", ws.cache / "go"
+    command = (f"if [ -e {second} ]; then exit 0; fi; echo holding; while [ ! -f {go} ]; do sleep 0.05; done; "
+               "echo 'error: the slow run failed' >&2; exit 1")
     ws.write(registry(paper("entmax", url=project.url, commit=project.sha, command=command)))
     long_run = subprocess.Popen(ws.argv("check", "--all"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 stdin=subprocess.DEVNULL, text=True)
     try:
-        assert wait_until(started.exists, timeout=60), "the first run's smoke test never started"
+        holding = lambda: any("holding" in log.read_text() for log in ws.cache.glob("logs/*/entmax--main/smoke.log"))  # noqa: E731
+        assert wait_until(holding, timeout=60), "the first run's smoke test never started"
+        second.touch()
         short = ws.run("check", "entmax")  # run 2 starts after run 1 and finishes before it
         assert short.code == 0, short.out + short.err
         go.touch()
@@ -69,8 +73,9 @@ def test_overlapping_runs_are_ordered_by_time_everywhere(ws: Workspace, project:
 
 
 def test_fixed_means_failed_in_the_previous_run(ws: Workspace, project: Project) -> None:
-    flag = ws.root / "broken"
+    flag = ws.cache / "broken"  # smoke tests see the cache (the sandbox hides the rest of /tmp)
     ws.write(registry(paper("flaky", url=project.url, commit=project.sha, command=f"test ! -f {flag}")))
+    ws.cache.mkdir()
     flag.touch()
     assert ws.run("check", "flaky").code == 1
     flag.unlink()

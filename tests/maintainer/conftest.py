@@ -195,10 +195,10 @@ def checked(cli, github: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyP
              "port": "https://github.com/someone/longformer-port", "fairseq": "https://github.com/facebookresearch/fairseq",
              "prime": "https://github.com/lancopku/Prime"}
     shas = {key: github.add(url, {"model.py": "print('model')\n"}) for key, url in names.items()}
-    flag = tmp_path / "FLAG"
+    cache = tmp_path / "cache"
+    flag = cache / "FLAG"  # smoke tests see the cache (the sandbox hides the rest of /tmp)
     registry = tmp_path / "registry.toml"
     registry.write_text(CHECKED_REGISTRY.format(fails_once_flag_exists=FAILS_ONCE_FLAG_EXISTS.format(flag=flag), **shas))
-    cache = tmp_path / "cache"
     common = ("--registry", str(registry), "--cache-dir", str(cache), "check", "--all", "-j", "2", "--fail-on", "never")
     first = cli(*common, "--json", str(tmp_path / "first.json"))
     assert first.code == 0, first.out + first.err
