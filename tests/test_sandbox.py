@@ -240,13 +240,16 @@ def test_the_network_is_cut_when_the_entry_or_the_run_asks(ws: Workspace, escape
         server.stop()
 
 
-def test_show_says_which_sandbox_applies(ws: Workspace, escapee_repo: tuple[str, str]) -> None:
+def test_show_and_doctor_say_which_sandbox_applies(ws: Workspace, escapee_repo: tuple[str, str]) -> None:
     url, sha = escapee_repo
     ws.write(registry(paper("demo", url=url, commit=sha, command="true")))
-    for mode, expected in (("bwrap", "sandbox: bubblewrap ("), ("fallback", "sandbox: fallback (AWREPRO_SANDBOX=fallback)")):
+    for mode, expected, level in (("bwrap", "bubblewrap (", "ok"), ("fallback", "fallback (AWREPRO_SANDBOX=fallback)", "warning")):
         done = subprocess.run(ws.argv("show", "demo"), capture_output=True, text=True, env=_mode_env(mode), timeout=60)
         assert done.returncode == 0, done.stderr
-        assert expected in done.stdout.splitlines()[-1], done.stdout
+        assert done.stdout.splitlines()[-1].startswith(f"sandbox: {expected}"), done.stdout
+        doctor = subprocess.run(ws.argv("doctor"), capture_output=True, text=True, env=_mode_env(mode), timeout=120)
+        [line] = [line for line in doctor.stdout.splitlines() if line.split()[1:2] == ["sandbox"]]
+        assert line.split()[0] == level and expected in line, doctor.stdout
 
 
 def test_steps_build_in_a_copy_of_the_checkout_owned_by_their_environment(ws: Workspace,

@@ -126,8 +126,13 @@ def _pip_settings() -> list[Check]:
 
 
 def _sandbox() -> list[Check]:
-    """Seam for the sandbox in which third-party code runs (``sandbox.py``, once it lands)."""
-    return []
+    """The sandbox third-party code runs in: bubblewrap, or the fallback with protections off."""
+    from awrepro import sandbox
+
+    if sandbox.current_mode().contained:
+        return [Check("sandbox", OK, sandbox.describe_mode())]
+    return [Check("sandbox", WARNING, sandbox.describe_mode(),
+                  "install bubblewrap (apt-get install bubblewrap) and allow unprivileged user namespaces")]
 
 
 def _hosts(registry: LoadedRegistry) -> dict[str, str]:
