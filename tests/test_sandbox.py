@@ -1,8 +1,8 @@
 """Third-party code runs in the sandbox: no survivors, no files of the caller's, a read-only cache, no network.
 
-A smoke test's escapee (double fork, a session of its own, SIGTERM ignored) reports to the test over
-an abstract Unix socket: the kernel tells the test its pid (SO_PEERCRED), and the connection's end
-(EOF) tells it that every process holding the socket is dead — no process is looked up by name.
+A smoke test's escapee (double fork, a session of its own, SIGTERM ignored) reports to the test
+through ``PidReports`` (an abstract Unix socket: its pid as the test sees it, and when it died);
+no process is looked up by name.
 Each case runs with bubblewrap and in the fallback (``AWREPRO_SANDBOX=fallback``).
 """
 
@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import struct
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.commands.checkkit import Workspace, load_json, paper, registry, uv_cache, ws  # noqa: F401 (fixtures)
+from tests.commands.checkkit import (  # noqa: F401 (fixtures)
+    PidReports,
+    Workspace,
+    load_json,
+    paper,
+    pid_reports,
+    registry,
+    uv_cache,
+    ws,
+)
 from tests.gitfixtures import HttpServer, RepoFactory
 
 pytestmark = pytest.mark.slow
@@ -31,49 +37,12 @@ if os.fork() == 0:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         s = socket.socket(socket.AF_UNIX)
         s.connect("\\0" + sys.argv[1])
-        s.sendall(b"ready\\n")
         while True:
             time.sleep(60)
     os._exit(0)
 time.sleep(600)
 '''
 MODES = ["bwrap", "fallback"]
-
-
-class Witness:
-    """Listens where the escapee reports; knows its pid, and when it (and every copy of its socket) is gone."""
-
-    def __init__(self) -> None:
-        self.name = f"awrepro-test-{uuid.uuid4().hex}"
-        self.server = socket.socket(socket.AF_UNIX)
-        self.server.bind("\0" + self.name)
-        self.server.listen(1)
-        self.conn: socket.socket | None = None
-        self.pid = 0
-
-    def wait_ready(self, timeout: float = 60.0) -> int:
-        self.server.settimeout(timeout)
-        self.conn, _ = self.server.accept()
-        self.pid = struct.unpack("3i", self.conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
-        self.conn.settimeout(timeout)
-        assert self.conn.recv(6) == b"ready\n"
-        return self.pid
-
-    def gone(self, timeout: float = 20.0) -> bool:
-        """True once the connection ends (every holder died); False if it is still open after ``timeout``."""
-        assert self.conn is not None
-        self.conn.settimeout(timeout)
-        try:
-            return self.conn.recv(1) == b""
-        except TimeoutError:
-            return False
-
-    def close(self) -> None:
-        if self.pid and _alive(self.pid):
-            os.kill(self.pid, signal.SIGKILL)
-        for sock in (self.conn, self.server):
-            if sock is not None:
-                sock.close()
 
 
 def _alive(pid: int) -> bool:
@@ -84,10 +53,8 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.fixture
-def witness():
-    found = Witness()
-    yield found
-    found.close()
+def witness(pid_reports) -> PidReports:  # noqa: ANN001
+    return pid_reports()
 
 
 @pytest.fixture
@@ -112,13 +79,13 @@ def _start(ws: Workspace, mode: str, *args: str) -> subprocess.Popen[str]:
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("how", ["timeout", "ctrl-c"])
 def test_an_escaped_grandchild_dies_with_its_smoke_test(ws: Workspace, escapee_repo: tuple[str, str],
-                                                          witness: Witness, mode: str, how: str) -> None:
+                                                          witness: PidReports, mode: str, how: str) -> None:
     url, sha = escapee_repo
     ws.write(registry(paper("demo", url=url, commit=sha, command=f"python escapee.py {witness.name}",
                             timeout=3 if how == "timeout" else 600)))
     check = _start(ws, mode, "demo", "--json", str(ws.root / "report.json"))
     try:
-        pid = witness.wait_ready()
+        [pid] = witness.wait(1)
         assert _alive(pid)
         if how == "ctrl-c":
             check.send_signal(signal.SIGINT)
@@ -137,12 +104,12 @@ def test_an_escaped_grandchild_dies_with_its_smoke_test(ws: Workspace, escapee_r
 
 
 def test_sigkilled_awrepro_takes_the_smoke_tree_with_it(ws: Workspace, escapee_repo: tuple[str, str],
-                                                        witness: Witness) -> None:
+                                                        witness: PidReports) -> None:
     url, sha = escapee_repo
     ws.write(registry(paper("demo", url=url, commit=sha, command=f"python escapee.py {witness.name}", timeout=600)))
     check = _start(ws, "bwrap", "demo")
     try:
-        pid = witness.wait_ready()
+        [pid] = witness.wait(1)
         check.send_signal(signal.SIGKILL)
         check.wait(timeout=30)
     finally:
@@ -152,13 +119,13 @@ def test_sigkilled_awrepro_takes_the_smoke_tree_with_it(ws: Workspace, escapee_r
 
 
 def test_without_bwrap_the_next_run_ends_what_a_killed_awrepro_left(ws: Workspace, escapee_repo: tuple[str, str],
-                                                                    witness: Witness) -> None:
+                                                                    witness: PidReports) -> None:
     url, sha = escapee_repo
     ws.write(registry(paper("demo", url=url, commit=sha, command=f"python escapee.py {witness.name}", timeout=600),
                       paper("quick", url=url, commit=sha, command="true")))
     check = _start(ws, "fallback", "demo")
     try:
-        pid = witness.wait_ready()
+        [pid] = witness.wait(1)
         check.send_signal(signal.SIGKILL)
         check.wait(timeout=30)
     finally:

@@ -117,19 +117,82 @@ def table_row(out: str, entry_id: str) -> list[str]:
     return re.split(r"\s{2,}", rows[0].strip())
 
 
-def pid_sleeper(ready: Path) -> str:
-    """A shell command: a Python process that writes its pid as a file name into the folder ``ready``,
-    then sleeps. Tests wait for the files (real readiness), never for a command line or a fixed time."""
-    return f"python -c 'import os, time; open(\"{ready}/\" + str(os.getpid()), \"w\").close(); time.sleep(300)'"
+class PidReports:
+    """Where processes of a smoke test report: an abstract Unix socket (no file: smoke tests write
+    nowhere outside, in the sandbox). The kernel tells each reporter's pid as this process sees it
+    (SO_PEERCRED), even from the sandbox's own PID namespace; a connection's end tells that every
+    process holding it is dead. Tests wait for these reports, never for a command line or a fixed time."""
+
+    def __init__(self) -> None:
+        import socket
+        import uuid
+
+        self.name = f"awrepro-test-{uuid.uuid4().hex}"
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind("\0" + self.name)
+        self.server.listen(64)
+        self.conns: list[socket.socket] = []
+        self.pids: list[int] = []
+
+    def wait(self, count: int, timeout: float = 60.0) -> list[int]:
+        """The pids of the first ``count`` reporters, once they all have reported."""
+        import socket
+        import struct
+
+        deadline = time.monotonic() + timeout
+        while len(self.conns) < count:
+            self.server.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                conn, _ = self.server.accept()
+            except TimeoutError:
+                raise AssertionError(f"only {len(self.conns)} of {count} processes reported: {self.pids}") from None
+            self.conns.append(conn)
+            self.pids.append(struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0])
+        return sorted(self.pids[:count])
+
+    def gone(self, timeout: float = 20.0) -> bool:
+        """True once every reporter's connection ended (all holders died); False after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        for conn in self.conns:
+            conn.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                if conn.recv(1) != b"":
+                    return False
+            except TimeoutError:
+                return False
+        return True
+
+    def close(self) -> None:
+        for pid in self.pids:
+            if alive(pid):
+                os.kill(pid, 9)
+        for sock in (*self.conns, self.server):
+            sock.close()
 
 
-def reported_pids(ready: Path, count: int, timeout: float = 60.0) -> list[int]:
-    """The pids ``count`` sleepers wrote into ``ready``, once they all have."""
-    deadline = time.monotonic() + timeout
-    while len(found := sorted(int(p.name) for p in ready.glob("[0-9]*"))) < count:
-        assert time.monotonic() < deadline, f"only {len(found)} of {count} processes started: {found}"
-        time.sleep(0.02)
-    return found
+def pid_sleeper(ready: PidReports) -> str:
+    """A shell command: a Python process that reports to ``ready``, then sleeps."""
+    return ("python -c 'import socket, time; s = socket.socket(socket.AF_UNIX); "
+            f"s.connect(\"\\0{ready.name}\"); time.sleep(300)'")
+
+
+def reported_pids(ready: PidReports, count: int, timeout: float = 60.0) -> list[int]:
+    """The pids ``count`` sleepers reported to ``ready``, once they all have."""
+    return ready.wait(count, timeout)
+
+
+@pytest.fixture
+def pid_reports():  # noqa: ANN201
+    """Makes ``PidReports``, closed (and what reported killed) at the end of the test."""
+    made: list[PidReports] = []
+
+    def make() -> PidReports:
+        made.append(PidReports())
+        return made[-1]
+
+    yield make
+    for reports in made:
+        reports.close()
 
 
 def alive(pid: int) -> bool:

@@ -16,6 +16,7 @@ from tests.commands.checkkit import (
     alive,
     load_json,
     paper,
+    pid_reports,  # noqa: F401 (fixture)
     pid_sleeper,
     project,  # noqa: F401 (fixture)
     registry,
@@ -33,10 +34,8 @@ def history_runs(ws: Workspace, entry_id: str, db: Path) -> list[list[str]]:
     return [line.split() for line in done.out.splitlines() if line[:1].isdigit()]
 
 
-def test_ctrl_c_kills_every_child_and_reports_every_entry(ws: Workspace, project: Project) -> None:
-    ready, later_ready = ws.root / "ready", ws.root / "later-ready"
-    ready.mkdir()
-    later_ready.mkdir()
+def test_ctrl_c_kills_every_child_and_reports_every_entry(ws: Workspace, project: Project, pid_reports) -> None:  # noqa: ANN001
+    ready, later_ready = pid_reports(), pid_reports()
     code: dict[str, Any] = {"url": project.url, "commit": project.sha}
     # -j 2 and entries in this order: `slow` and `quick` start; `later` takes quick's worker and
     # holds it; `never` waits for a free worker and does not get one before Ctrl-C.
@@ -95,9 +94,8 @@ def test_ctrl_c_kills_every_child_and_reports_every_entry(ws: Workspace, project
         assert conn.execute("SELECT interrupted, finished_at IS NOT NULL FROM runs").fetchall() == [(1, 1)]
 
 
-def test_sigterm_is_handled_like_ctrl_c(ws: Workspace, project: Project) -> None:
-    ready = ws.root / "ready"
-    ready.mkdir()
+def test_sigterm_is_handled_like_ctrl_c(ws: Workspace, project: Project, pid_reports) -> None:  # noqa: ANN001
+    ready = pid_reports()
     ws.write(registry(paper("slow", url=project.url, commit=project.sha, command=pid_sleeper(ready))))
     child = subprocess.Popen(ws.argv("check", "--all", "--json", str(ws.root / "r.json")), stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
