@@ -19,6 +19,7 @@ from lxml import etree  # type: ignore[import-untyped]
 from tests.commands.checkkit import (
     Workspace,
     paper,
+    pid_reports,  # noqa: F401 (fixture)
     registry,
     statuses,
     table_row,
@@ -39,8 +40,10 @@ if sys.argv[1] == "fail":
     sys.exit(1)
 if sys.argv[1] == "hang":
     time.sleep(300)
-if sys.argv[1] == "wait":
-    open(sys.argv[2], "w").close()
+if sys.argv[1] == "wait":  # reports to the test (tests.commands.checkkit.PidReports), then waits
+    import socket
+    s = socket.socket(socket.AF_UNIX)
+    s.connect("\0" + sys.argv[2])
     time.sleep(300)
 '''
 # What a terminal or a strict parser must never receive raw.
@@ -54,7 +57,7 @@ def noisy(ws: Workspace, repos, git_daemon) -> dict[str, Any]:  # noqa: ANN001
     return {"url": git_daemon.url("noisy"), "commit": sha}
 
 
-def noisy_registry(code: dict[str, Any], ready: Path) -> str:
+def noisy_registry(code: dict[str, Any], ready: str) -> str:
     return registry(
         paper("ok", **code, command="python noisy.py pass"),
         paper("bad", **code, command="python noisy.py fail"),
@@ -76,7 +79,7 @@ def sub(element: ET.Element, tag: str) -> ET.Element:
 
 
 def test_every_report_and_output_is_sanitised(ws: Workspace, noisy: dict[str, Any]) -> None:
-    ws.write(noisy_registry(noisy, ws.root / "unused"))
+    ws.write(noisy_registry(noisy, "unused"))
     json_path, junit_path, md_path = ws.root / "r.json", ws.root / "r.xml", ws.root / "r.md"
     done = ws.run("check", "ok", "bad", "hang", LONG_ID, "-j", "4", "--json", str(json_path), "--junit",
                   str(junit_path), "--markdown", str(md_path))
@@ -127,7 +130,7 @@ def test_every_report_and_output_is_sanitised(ws: Workspace, noisy: dict[str, An
 
 
 def test_a_terminal_shows_escapes_and_whole_ids_and_statuses(ws: Workspace, noisy: dict[str, Any]) -> None:
-    ws.write(noisy_registry(noisy, ws.root / "unused"))
+    ws.write(noisy_registry(noisy, "unused"))
     ws.run("check", "ok")  # builds the environment outside the terminal run
     leader, follower = pty.openpty()
     env = {**os.environ, "COLUMNS": "80", "LINES": "40", "TERM": "xterm-256color"}
@@ -160,16 +163,17 @@ def test_a_terminal_shows_escapes_and_whole_ids_and_statuses(ws: Workspace, nois
     assert re.match(r"ID\s+Status\s+Level\s+Stage\s+Duration\s+N\S*$", table[0].rstrip()), table
 
 
-def test_a_cancelled_run_of_noisy_entries_is_in_every_report(ws: Workspace, noisy: dict[str, Any]) -> None:
-    ready = ws.root / "waiting"
-    ws.write(noisy_registry(noisy, ready))
+def test_a_cancelled_run_of_noisy_entries_is_in_every_report(ws: Workspace, noisy: dict[str, Any],
+                                                             pid_reports) -> None:  # noqa: ANN001
+    ready = pid_reports()  # a smoke test writes nowhere outside (the sandbox): it reports over a socket
+    ws.write(noisy_registry(noisy, ready.name))
     json_path, junit_path, md_path, out_path = (ws.root / name for name in ("r.json", "r.xml", "r.md", "out.txt"))
     with out_path.open("w") as out:
         child = subprocess.Popen(ws.argv("check", "wait", "ok", "bad", "-j", "3", "--json", str(json_path),
                                          "--junit", str(junit_path), "--markdown", str(md_path)),
                                  stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     try:
-        wait_for(ready.exists, "the waiting smoke test to start")
+        ready.wait(1)  # the waiting smoke test started
         wait_for(lambda: "ok  passed" in out_path.read_text() and "bad  failed" in out_path.read_text(),
                  "the other entries to finish")
         child.send_signal(signal.SIGINT)
