@@ -206,7 +206,7 @@ def test_cuda_only_code_gets_a_gpu_smoke_test_and_a_static_check(setting: Settin
     assert done.code == 0, done.out + done.err
     impl = _impl(into, "gpu-net")
     assert impl["smoke"]["gpu"] is True
-    assert impl["smoke"]["static"]["command"] == "python -m compileall -q ."
+    assert impl["smoke"]["static"]["command"] == 'python -X pycache_prefix="$TMPDIR/pycache" -m compileall -q .'
     assert "CUDA-only code runs at import (gpunet.py:3)" in impl["notes"][0]
     assert impl["notes"][-1].endswith("reached level static")
     check = cli(*setting.args(into), "check", "--all")

@@ -34,6 +34,8 @@ from awrepro.results import Result
 
 PYTHON = "==3.11.*"  # the interpreter the local torch wheel is built for
 SMOKE_TIMEOUT = 600
+# The checkout is read-only to checks (the sandbox): bytecode goes to the check's own TMPDIR.
+COMPILE_ALL = 'python -X pycache_prefix="$TMPDIR/pycache" -m compileall -q .'
 
 
 @dataclass(frozen=True)
@@ -372,7 +374,7 @@ def _impl_table(impl: Implementation, candidate: repair_mod.Candidate, outcome: 
     if candidate.gpu:
         smoke_table["gpu"] = True
         smoke_table["static"] = {"reason": "CUDA-only code: byte-compiled on machines without a GPU",
-                                 "command": "python -m compileall -q ."}
+                                 "command": COMPILE_ALL}
     data: dict[str, Any] = {"description": f"Inferred by awrepro new from {impl.code.short()}"}
     if notes:
         data["notes"] = notes
