@@ -8,7 +8,6 @@ one test waits for Slurm's time limit (whole minutes, enforced up to 30 s late).
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -23,6 +22,8 @@ from tests.commands.checkkit import (
     Workspace,
     load_json,
     paper,
+    pid_reports,  # noqa: F401 (fixture)
+    pid_sleeper,
     project,  # noqa: F401 (fixture)
     registry,
     statuses,
@@ -44,14 +45,6 @@ def wait_for(condition: Any, what: str, timeout: float = 120.0) -> None:
 def job_fields(job: str) -> dict[str, str]:
     shown = subprocess.run(["scontrol", "-o", "show", "job", job], capture_output=True, text=True, check=True).stdout
     return dict(word.split("=", 1) for word in shown.split() if "=" in word)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return not Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")
 
 
 class Submitter:
@@ -80,15 +73,18 @@ class Submitter:
 
 
 def test_pass_fail_timeout_and_skip_through_one_job_array(ws: Workspace, project: Project, slurm: Cluster,
-                                                           tmp_path: Path) -> None:
+                                                           pid_reports) -> None:  # noqa: ANN001
     code: dict[str, Any] = {"url": project.url, "commit": project.sha}
-    orphan = tmp_path / "orphan.pid"
+    orphan = pid_reports()  # the sandbox lets a smoke test write nowhere outside: it reports over a socket
+    detach = ("python -c 'import os, socket, time\nr, w = os.pipe()\nif os.fork() == 0:\n    os.setsid()\n"
+              f"    s = socket.socket(socket.AF_UNIX)\n    s.connect(\"\\0{orphan.name}\")\n    os.write(w, b\"x\")\n"
+              "    time.sleep(300)\nos.read(r, 1)'; echo detached")
     ws.write(registry(
         paper("good", **code, command="sh smoke.sh", expect="smoke OK"),
         paper("bad", **code, command="echo it broke; exit 3"),
         paper("hang", **code, command="sleep 300", timeout=2),  # awrepro's own timeout, inside the task
         # A process the smoke test detaches (setsid): it must not outlive the job.
-        paper("detach", **code, command=f"setsid sleep 300 & echo $! > {orphan}; echo detached"),
+        paper("detach", **code, command=detach),
         paper("gpu", **code, command="nvidia-smi", gpu=True),
         paper("nocode", no_code="theory only"),
     ))
@@ -109,7 +105,8 @@ def test_pass_fail_timeout_and_skip_through_one_job_array(ws: Workspace, project
     assert fields["TimeLimit"] == "00:11:00"  # the longest timeout (600 s) and a margin, in whole minutes
     assert sorted(re.findall(rf"\[job {job}_(\d)\]", done.out)) == ["0", "1", "2", "3"]
     assert slurm.jobs() == []
-    wait_for(lambda: not alive(int(orphan.read_text())), "the detached process to end with its job", 30)
+    orphan.wait(1)
+    assert orphan.gone(30), "the detached process outlived its job"
 
     # Recorded in the history like a local run.
     assert "failed" in ws.run("history", "bad").out
@@ -128,16 +125,16 @@ def test_gpu_entries_ask_for_a_gpu(ws: Workspace, project: Project, slurm: Clust
 
 
 def test_ctrl_c_cancels_the_array_and_reports_what_finished(ws: Workspace, project: Project, slurm: Cluster,
-                                                            tmp_path: Path) -> None:
+                                                            pid_reports) -> None:  # noqa: ANN001
     code: dict[str, Any] = {"url": project.url, "commit": project.sha}
-    started = tmp_path / "started"
+    started = pid_reports()
     ws.write(registry(paper("quick", **code, command="sh smoke.sh"),
-                      paper("slow", **code, command=f"touch {started}; sleep 300", timeout=600)))
+                      paper("slow", **code, command=pid_sleeper(started), timeout=600)))
     report = ws.root / "report.json"
     submitter = Submitter(ws, "--all", "--json", str(report))
     try:
         job = submitter.job_id()
-        wait_for(started.exists, "the slow smoke test to start on the node")
+        started.wait(1, timeout=120)  # the slow smoke test started on the node
         wait_for(lambda: "quick  passed" in submitter.out.read_text(), "the quick entry to finish")
         submitter.proc.send_signal(signal.SIGINT)
         code_, out, err = submitter.finish()
@@ -152,15 +149,15 @@ def test_ctrl_c_cancels_the_array_and_reports_what_finished(ws: Workspace, proje
 
 
 def test_a_job_cancelled_behind_awrepros_back_is_infra(ws: Workspace, project: Project, slurm: Cluster,
-                                                        tmp_path: Path) -> None:
+                                                        pid_reports) -> None:  # noqa: ANN001
     code: dict[str, Any] = {"url": project.url, "commit": project.sha}
-    started = tmp_path / "started"
-    ws.write(registry(paper("victim", **code, command=f"touch {started}; sleep 300", timeout=600)))
+    started = pid_reports()
+    ws.write(registry(paper("victim", **code, command=pid_sleeper(started), timeout=600)))
     report = ws.root / "report.json"
     submitter = Submitter(ws, "--all", "--json", str(report))
     try:
         job = submitter.job_id()
-        wait_for(started.exists, "the smoke test to start on the node")
+        started.wait(1, timeout=120)  # the smoke test started on the node
         subprocess.run(["scancel", job], check=True)
         code_, out, err = submitter.finish()
     finally:
@@ -173,17 +170,18 @@ def test_a_job_cancelled_behind_awrepros_back_is_infra(ws: Workspace, project: P
 
 
 def test_report_collect_finishes_a_run_whose_submitter_was_killed(ws: Workspace, project: Project, slurm: Cluster,
-                                                                   tmp_path: Path) -> None:
+                                                                   pid_reports) -> None:  # noqa: ANN001
     code: dict[str, Any] = {"url": project.url, "commit": project.sha}
-    started, go = tmp_path / "started", tmp_path / "go"
-    wait_go = f"touch {started}; while [ ! -e {go} ]; do sleep 0.1; done; echo released"
+    started, go = pid_reports(), ws.cache / "go"  # smoke tests read the cache, write nowhere outside
+    report_in = f"python -c 'import socket; socket.socket(socket.AF_UNIX).connect(\"\\0{started.name}\")'"
+    wait_go = f"{report_in}; while [ ! -e {go} ]; do sleep 0.1; done; echo released"
     ws.write(registry(paper("waits", **code, command=wait_go, expect="released", timeout=600),
                       paper("fails", **code, command="exit 4")))
     report = ws.root / "report.json"
     submitter = Submitter(ws, "--all", "--json", str(report))
     try:
         submitter.job_id()
-        wait_for(started.exists, "the smoke test to start on the node")
+        started.wait(1, timeout=120)  # the smoke test started on the node
         submitter.proc.send_signal(signal.SIGKILL)
         submitter.proc.wait(timeout=30)
     finally:
