@@ -31,7 +31,7 @@ def test_an_interrupted_setup_ends_its_builds(world: World, tmp_path: Path, toke
     for name in names:  # steps that differ: one environment each, built at the same time
         # The step reports its pid once it runs (real readiness; no command-line matching), over a
         # socket: in the sandbox a step writes only its own environment.
-        step = f"{pid_sleeper(ready)} {token}"
+        step = f"{pid_sleeper(ready)} {token} {name}"
         entries[name] = {"env": world.env(steps=[step])}
     registry = world.registry(entries)
     command = [sys.executable, "-m", "awrepro", *world.args(registry), "setup", "--jobs", "2", *names]
