@@ -239,3 +239,20 @@ def test_steps_build_in_a_copy_of_the_checkout_owned_by_their_environment(ws: Wo
     copies = sorted(p.read_text().strip() for p in ws.cache.glob("envs/*/awrepro-src/escapee/built.txt"))
     assert copies == ["first-build", "second-build"]
 
+
+
+def test_a_program_installed_under_tmp_runs_in_the_sandbox(tmp_path: Path) -> None:
+    """The sandbox gives /tmp a private tmpfs: a program installed there (uv in a virtual environment
+    of a CI clone under /tmp) must still be visible, read-only, to the command that runs it."""
+    from awrepro import process
+    from awrepro.sandbox import Confinement, current_mode
+
+    if not current_mode().contained:
+        pytest.skip(f"no bubblewrap here: {current_mode().reason}")
+    program = tmp_path / "prefix" / "bin" / "hello"
+    program.parent.mkdir(parents=True)
+    program.write_text("#!/bin/sh\necho hello from under /tmp\n")
+    program.chmod(0o755)
+    done = process.run([str(program)], sandbox=Confinement(scratch_home=tmp_path / "home"))
+    assert done.ok, done.output
+    assert "hello from under /tmp" in done.output

@@ -127,13 +127,23 @@ def wrap(cmd: Sequence[str], confinement: Confinement, cwd: Path | None) -> list
             args += ["--tmpfs", str(home)]  # nothing of the caller's home, unless named below
         else:
             args += _masks(home)
-    for path in _existing(confinement.readable):
+    for path in _existing([*confinement.readable, *_program_homes(cmd[0])]):
         args += ["--ro-bind", str(path), str(path)]
     for path in _existing(confinement.writable):
         args += ["--bind", str(path), str(path)]
     if cwd is not None:
         args += ["--chdir", str(cwd)]
     return [*args, *confinement.extra, "--", *cmd]
+
+
+def _program_homes(program: str) -> list[Path]:
+    """The installation a program comes from, as named and as resolved, which /tmp or a hidden home
+    could otherwise hide: a uv binary in a virtual environment under /tmp, an interpreter under ~/.pyenv."""
+    found = shutil.which(program)
+    if found is None:
+        return []
+    homes = {Path(found).absolute().parent.parent, Path(os.path.realpath(found)).parent.parent}
+    return [home for home in homes if home != Path("/")]
 
 
 def _caller_homes() -> list[Path]:
