@@ -8,6 +8,7 @@ registry skips TOML parsing and pydantic, and a changed schema never reads an ol
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
@@ -150,7 +151,7 @@ def display_path(path: Path) -> str:
     """A path as the user would write it: relative to the current folder when inside it."""
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+    except (ValueError, RuntimeError, OSError):  # outside the folder, or a loop of symbolic links
         return str(path)
 
 
@@ -160,12 +161,7 @@ def load(path: Path, cache_root: Path | None = None) -> LoadedRegistry:
     With ``cache_root``, a registry whose exact text was validated before is not validated again.
     """
     shown = display_path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidRegistryError([f"{shown}: no such registry file"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidRegistryError([f"{shown}: cannot read the registry: {exc}"]) from None
+    text = read_text(path, shown)
     memo = _memo_path(cache_root, path) if cache_root else None
     papers = _read_memo(memo, text) if memo else None
     if papers is None:
@@ -173,6 +169,47 @@ def load(path: Path, cache_root: Path | None = None) -> LoadedRegistry:
         if memo:
             _write_memo(memo, text, papers)
     return LoadedRegistry(path, papers_from_dict(papers), text)
+
+
+MAX_BYTES = 32 * 1024 * 1024  # the shipped registry is 60 KB; 5,000 papers take about 3 MB
+
+
+def read_text(path: Path, shown: str) -> str:
+    """The registry's text: a regular file of at most MAX_BYTES, read without ever blocking.
+
+    A FIFO would block ``open`` forever and ``/dev/zero`` never ends: both are refused by what
+    ``stat`` says before a byte is read, and the open does not wait (O_NONBLOCK)."""
+    import stat
+
+    def refuse(reason: str) -> InvalidRegistryError:
+        return InvalidRegistryError([f"{shown}: {reason}"])
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise refuse("no such registry file") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise refuse("cannot read the registry: a loop of symbolic links") from None
+        raise refuse(f"cannot read the registry: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):  # checked before fdopen, which refuses a folder itself
+            kind = ("a folder" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode)
+                    else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "a socket")
+            raise refuse(f"not a registry file: it is {kind}, not a regular file")
+        if info.st_size > MAX_BYTES:
+            raise refuse(f"the registry is {info.st_size} bytes, over the {MAX_BYTES}-byte limit")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(MAX_BYTES + 1)  # bounded: a file that grows while read cannot grow memory
+    finally:
+        os.close(fd)
+    if len(data) > MAX_BYTES:
+        raise refuse(f"the registry grew over the {MAX_BYTES}-byte limit while it was read")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise refuse(f"cannot read the registry: not UTF-8 text (byte {exc.start})") from None
 
 
 def validate_text(text: str, shown: str) -> dict[str, Any]:
@@ -189,6 +226,8 @@ def _parse_and_validate(text: str, shown: str) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidRegistryError([_toml_error_line(shown, exc)]) from None
+    except RecursionError:  # tomllib recurses into nested arrays and inline tables
+        raise InvalidRegistryError([f"{shown}: invalid TOML: arrays or inline tables nested too deep"]) from None
     papers, problems = schema.validate(data, text, shown)
     if problems or papers is None:
         raise InvalidRegistryError(problems)

@@ -1,0 +1,55 @@
+"""Hostile registries are refused fast: exit 2, one located line per problem, never a hang or a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.registry_samples import VALID
+
+
+def _validate(path: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A real process with a deadline: a registry that blocks must fail the test, not hang it."""
+    return subprocess.run([sys.executable, "-m", "awrepro", "--registry", str(path), "validate"], cwd=cwd,
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def _errors(err: str) -> list[str]:
+    assert "Traceback" not in err, err
+    return [line.removeprefix("error: ") for line in err.splitlines() if line.startswith("error: ")]
+
+
+def test_files_that_are_not_regular_files_are_refused_at_once(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    loop = tmp_path / "loop.toml"
+    loop.symlink_to(tmp_path / "loop2.toml")
+    (tmp_path / "loop2.toml").symlink_to(loop)
+    huge = tmp_path / "huge.toml"
+    with huge.open("wb") as handle:
+        handle.truncate(64 * 1024 * 1024)  # sparse: costs no disk
+    folder = tmp_path / "folder.toml"
+    folder.mkdir()
+    for path, reason in ((fifo, "not a registry file: it is a FIFO, not a regular file"),
+                         (Path("/dev/zero"), "not a registry file: it is a device, not a regular file"),
+                         (folder, "not a registry file: it is a folder, not a regular file"),
+                         (loop, "cannot read the registry: a loop of symbolic links"),
+                         (huge, "the registry is 67108864 bytes, over the 33554432-byte limit")):
+        done = _validate(path, work)
+        assert done.returncode == 2, (path, done.stderr)
+        assert _errors(done.stderr) == [f"{path}: {reason}"]
+
+
+@pytest.mark.parametrize("nested", ["[" * 5000 + "]" * 5000, "{ a = " * 5000 + "1" + " }" * 5000])
+def test_deep_nesting_is_a_message_not_a_recursion_error(tmp_path: Path, nested: str) -> None:
+    path = tmp_path / "registry.toml"
+    path.write_text(VALID + f"\n[papers.longformer.impl.allenai.env.vars]\nX = {nested}\n")
+    done = _validate(path, tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert _errors(done.stderr) == [f"registry.toml: invalid TOML: arrays or inline tables nested too deep"]
