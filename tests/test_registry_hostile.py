@@ -53,3 +53,25 @@ def test_deep_nesting_is_a_message_not_a_recursion_error(tmp_path: Path, nested:
     done = _validate(path, tmp_path)
     assert done.returncode == 2, done.stderr
     assert _errors(done.stderr) == [f"registry.toml: invalid TOML: arrays or inline tables nested too deep"]
+
+
+def test_every_problem_of_a_large_registry_is_located(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    """The key index is built once per text; each of many problems still gets its own line: the key
+    itself (a short commit), the table it belongs in (a missing key) or the nearest parent table."""
+    lines = ["format = 1", ""]
+    expected = []
+    for index in range(500):
+        lines += [f"[papers.p{index}]"]
+        table_line = len(lines)
+        lines += ['venue = "arXiv"', "year = 2020", 'section = "Tests"', "",
+                  f"[papers.p{index}.impl.main.code]", f'git = "https://example.org/o/r{index}"']
+        lines.append('commit = "0123abc"')
+        commit_line = len(lines)
+        lines += [f"[papers.p{index}.impl.main.smoke]", 'command = "true"', ""]
+        expected.append(f"registry.toml:{table_line}: papers.p{index}.title: missing required key 'title'")
+        expected.append(f"registry.toml:{commit_line}: papers.p{index}.impl.main.code.commit: "
+                        "must be a full 40-character commit hash (tags and branches move)")
+    (tmp_path / "registry.toml").write_text("\n".join(lines) + "\n")
+    done = cli("--registry", str(tmp_path / "registry.toml"), "validate", cwd=tmp_path)
+    assert done.code == 2, done.err[-2000:]
+    assert sorted(_errors(done.err)) == sorted(expected)

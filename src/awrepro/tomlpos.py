@@ -1,7 +1,12 @@
-"""Find the line of a key path in TOML text (tomllib reports values, not positions)."""
+"""Find the line of a key path in TOML text (tomllib reports values, not positions).
+
+The text is indexed once (one pass over its lines) and the index is kept for the last texts
+seen, so locating every one of thousands of problems costs a few dictionary lookups each.
+"""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Sequence
 
@@ -37,18 +42,33 @@ def _records(text: str) -> Iterator[tuple[tuple[str, ...], int]]:
                 break
 
 
+class _Index:
+    """First line of each exact key path, and first line of any path below each prefix."""
+
+    def __init__(self, text: str) -> None:
+        self.exact: dict[tuple[str, ...], int] = {}
+        self.below: dict[tuple[str, ...], int] = {}
+        for path, number in _records(text):
+            self.exact.setdefault(path, number)
+            for depth in range(len(path) + 1):
+                self.below.setdefault(path[:depth], number)
+
+    def find(self, wanted: tuple[str, ...]) -> int | None:
+        if wanted in self.exact:
+            return self.exact[wanted]
+        if wanted in self.below:
+            return self.below[wanted]
+        for depth in range(len(wanted) - 1, 0, -1):  # the deepest table or key above it
+            if wanted[:depth] in self.exact:
+                return self.exact[wanted[:depth]]
+        return None
+
+
+@functools.lru_cache(maxsize=4)
+def _index(text: str) -> _Index:
+    return _Index(text)
+
+
 def find_line(text: str, loc: Sequence[str]) -> int | None:
     """The line that best shows ``loc``: the key itself, else where its table starts, else its parent."""
-    wanted = tuple(loc)
-    records = list(_records(text))
-    for path, number in records:
-        if path == wanted:
-            return number
-    for path, number in records:
-        if path[: len(wanted)] == wanted:
-            return number
-    best: tuple[int, int] | None = None
-    for path, number in records:
-        if wanted[: len(path)] == path and (best is None or len(path) > best[0]):
-            best = (len(path), number)
-    return best[1] if best else None
+    return _index(text).find(tuple(loc))
