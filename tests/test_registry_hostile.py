@@ -11,6 +11,9 @@ import pytest
 
 from tests.registry_samples import VALID
 
+COMMIT = 'commit = "caefee668e39cacdece7dd603a0bebf24df6d8ca"'
+IMPL = "papers.longformer.impl.allenai"
+
 
 def _validate(path: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     """A real process with a deadline: a registry that blocks must fail the test, not hang it."""
@@ -75,3 +78,54 @@ def test_every_problem_of_a_large_registry_is_located(cli, tmp_path: Path) -> No
     done = cli("--registry", str(tmp_path / "registry.toml"), "validate", cwd=tmp_path)
     assert done.code == 2, done.err[-2000:]
     assert sorted(_errors(done.err)) == sorted(expected)
+
+
+def _one(cli, tmp_path: Path, old: str, new: str) -> list[str]:  # noqa: ANN001
+    assert old in VALID, old
+    (tmp_path / "registry.toml").write_text(VALID.replace(old, new))
+    done = cli("--registry", str(tmp_path / "registry.toml"), "validate", cwd=tmp_path)
+    assert done.code == 2, done.out + done.err
+    return _errors(done.err)
+
+
+CASES = [
+    (COMMIT, 'commit = "caefee668e39cacdece7dd603a0bebf24df6d8ca\\n"',
+     f"registry.toml:30: {IMPL}.code.commit: must be a full 40-character commit hash (tags and branches move)"),
+    ("command = \"python -c 'import longformer'\"", 'command = "true\\u0000; rm -rf ~"',
+     f"registry.toml:37: {IMPL}.smoke.command: contains a NUL byte"),
+    ('requirements = ["torch==2.13.0"]', 'vars = { A = "x\\u0000y" }',
+     f"registry.toml:34: {IMPL}.env.vars.A: contains a NUL byte"),
+    ("official = true", 'official = true\nsubdir = "src\\u0000"',
+     f"registry.toml:32: {IMPL}.code.subdir: contains a NUL byte"),
+    ('requirements = ["torch==2.13.0"]', 'vars = { "A\\nB" = "x" }',
+     f"registry.toml:34: {IMPL}.env.vars.A\\nB: 'A\\nB' is not a valid environment variable name"),
+    ('requirements = ["torch==2.13.0"]', 'python = ",,,"',
+     f"registry.toml:34: {IMPL}.env.python: ',,,' is not a version constraint like '==3.11.*' or '>=3.9,<3.12'"),
+    ('requirements = ["torch==2.13.0"]', 'python = "   "',
+     f"registry.toml:34: {IMPL}.env.python: '   ' is not a version constraint like '==3.11.*' or '>=3.9,<3.12'"),
+    ("command = \"python -c 'import longformer'\"", 'command = "true"\ntimeout = 100000000000000000000000000',
+     f"registry.toml:38: {IMPL}.smoke.timeout: Input should be less than or equal to 604800"),
+    ('git = "https://github.com/allenai/longformer"', 'git = "-u@x:y"',
+     f"registry.toml:29: {IMPL}.code.git: '-u@x:y' is not a git URL: it starts with '-' or holds spaces or control characters"),
+    ('requirements = ["torch==2.13.0"]', 'exclude_newer_exempt = ["numpy\\n"]',
+     f"registry.toml:34: {IMPL}.env.exclude_newer_exempt: 'numpy\\n' is not a distribution name, or NAME=YYYY-MM-DD"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), CASES, ids=[c[2].split(": ")[1] for c in CASES])
+def test_values_the_schema_refuses(cli, tmp_path: Path, old: str, new: str, expected: str) -> None:  # noqa: ANN001
+    errors = _one(cli, tmp_path, old, new)
+    assert errors == [expected], errors
+
+
+def test_every_bad_variable_name_and_sparse_path_is_reported(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    errors = _one(cli, tmp_path, 'requirements = ["torch==2.13.0"]',
+                  'vars = { "1X" = "a", GOOD = "b", "BAD NAME" = "c" }')
+    assert f"registry.toml:34: {IMPL}.env.vars.1X: '1X' is not a valid environment variable name" in errors
+    assert f"registry.toml:34: {IMPL}.env.vars.BAD NAME: 'BAD NAME' is not a valid environment variable name" in errors
+    errors = _one(cli, tmp_path, "official = true", 'official = true\nsparse = ["ok", "../a", "/b", "!../c"]')
+    assert errors == [
+        f"registry.toml:32: {IMPL}.code.sparse.1: a sparse path must stay inside the checkout: '..' is not allowed",
+        f"registry.toml:32: {IMPL}.code.sparse.2: a sparse path must be a relative path, not '/b'",
+        f"registry.toml:32: {IMPL}.code.sparse.3: a sparse path must stay inside the checkout: '..' is not allowed",
+    ]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -30,9 +31,11 @@ SLUG_RE = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 Slug = Annotated[str, StringConstraints(pattern=SLUG_RE)]
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 
-_COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_ARXIV_RE = re.compile(r"^\d{4}\.\d{4,5}$")
+_COMMIT_RE = re.compile(r"[0-9a-f]{40}")  # always fullmatch: `$` would let a trailing newline through
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+_ARXIV_RE = re.compile(r"\d{4}\.\d{4,5}")
+_VAR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_TIMEOUT = 7 * 24 * 3600  # a week: beyond it a timeout is a typo, not a plan
 _SCP_LIKE_RE = re.compile(SCP_LIKE_URL)
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DIST_NAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
@@ -53,10 +56,25 @@ def _relative_path(value: str, what: str) -> str:
     return value
 
 
-def _relative_paths(values: list[str], what: str) -> list[str]:
-    for value in values:
-        _relative_path(value, what)
-    return values
+def _sparse_path(value: str) -> str:
+    return _relative_path(value.removeprefix("!"), "a sparse path")
+
+
+def _patch_path(value: str) -> str:
+    return _relative_path(value, "a patch path")
+
+
+def _var_name(value: str) -> str:
+    if not _VAR_NAME_RE.fullmatch(value):
+        raise _custom("var", f"{value!r} is not a valid environment variable name")
+    return value
+
+
+# Checked one by one, so that every bad item is reported (at its own index or key), not only the first.
+SparsePath = Annotated[str, StringConstraints(min_length=1), AfterValidator(_sparse_path)]
+PatchPath = Annotated[str, StringConstraints(min_length=1), AfterValidator(_patch_path)]
+VarName = Annotated[str, AfterValidator(_var_name)]
+Timeout = Annotated[int, Field(gt=0, le=MAX_TIMEOUT)]
 
 
 def _python_constraint(value: str) -> str:
@@ -64,10 +82,13 @@ def _python_constraint(value: str) -> str:
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
     spec = f"=={value}.*" if re.fullmatch(r"\d+(\.\d+)?", value.strip()) else value
+    message = f"{value!r} is not a version constraint like '==3.11.*' or '>=3.9,<3.12'"
+    if any(not part.strip() for part in spec.split(",")):  # blank, or ",,,": packaging reads it as "any"
+        raise _custom("python", message)
     try:
         SpecifierSet(spec)
     except InvalidSpecifier:
-        raise _custom("python", f"{value!r} is not a version constraint like '==3.11.*' or '>=3.9,<3.12'") from None
+        raise _custom("python", message) from None
     return value
 
 
@@ -75,7 +96,7 @@ def _date(value: str, what: str) -> str:
     from datetime import date
 
     try:
-        if _DATE_RE.match(value):
+        if _DATE_RE.fullmatch(value):
             date.fromisoformat(value)
             return value
     except ValueError:
@@ -86,7 +107,7 @@ def _date(value: str, what: str) -> str:
 def _exempt(value: str) -> str:
     """``NAME`` (no date bound at all) or ``NAME=YYYY-MM-DD`` (a later bound of its own)."""
     name, sep, when = value.partition("=")
-    if not _DIST_NAME_RE.match(name):
+    if not _DIST_NAME_RE.fullmatch(name):
         raise _custom("exempt", f"{value!r} is not a distribution name, or NAME=YYYY-MM-DD")
     if sep:
         _date(when, f"the date of {name}")
@@ -103,7 +124,7 @@ class Code(_Strict):
     git: str | None = None
     commit: str | None = None
     subdir: str | None = None
-    sparse: list[NonEmpty] = []
+    sparse: list[SparsePath] = []
     official: bool = False
     listed_as: str | None = None
     submodules: bool = False
@@ -113,24 +134,24 @@ class Code(_Strict):
     @field_validator("git")
     @classmethod
     def _git_url(cls, value: str) -> str:
-        if value.startswith(_GIT_SCHEMES) or _SCP_LIKE_RE.match(value):
-            return value
-        raise _custom(
-            "url",
-            f"{value!r} is not an allowed git URL: use https://, ssh://, git:// or user@host:path",
-        )
+        if not (value.startswith(_GIT_SCHEMES) or _SCP_LIKE_RE.match(value)):
+            raise _custom("url", f"{value!r} is not an allowed git URL: use https://, ssh://, git:// or user@host:path")
+        if value.startswith("-") or any(c.isspace() or not c.isprintable() for c in value):
+            # git would read "-u@x:y" as options
+            raise _custom("url", f"{value!r} is not a git URL: it starts with '-' or holds spaces or control characters")
+        return value
 
     @field_validator("commit")
     @classmethod
     def _full_commit(cls, value: str) -> str:
-        if not _COMMIT_RE.match(value):
+        if not _COMMIT_RE.fullmatch(value):
             raise _custom("commit", "must be a full 40-character commit hash (tags and branches move)")
         return value
 
     @field_validator("sha256")
     @classmethod
     def _sha256(cls, value: str) -> str:
-        if not _SHA256_RE.match(value):
+        if not _SHA256_RE.fullmatch(value):
             raise _custom("sha256", "must be 64 lowercase hex digits")
         return value
 
@@ -145,11 +166,6 @@ class Code(_Strict):
     @classmethod
     def _subdir(cls, value: str) -> str:
         return _relative_path(value, "subdir")
-
-    @field_validator("sparse")
-    @classmethod
-    def _sparse(cls, value: list[str]) -> list[str]:
-        return _relative_paths(value, "a sparse path")
 
     @model_validator(mode="after")
     def _one_source(self) -> Code:
@@ -180,9 +196,9 @@ class EnvSpec(_Strict):
     find_links: list[NonEmpty] = []
     index_url: str | None = None
     extra_index_urls: list[NonEmpty] = []
-    patches: list[NonEmpty] = []
+    patches: list[PatchPath] = []
     steps: list[NonEmpty] = []
-    vars: dict[str, str] = Field(default_factory=dict)
+    vars: dict[VarName, str] = Field(default_factory=dict)
     exclude_newer: str | None = None  # "YYYY-MM-DD", or "commit" for the pinned commit's date
     exclude_newer_exempt: list[NonEmpty] = []  # "NAME" or "NAME=YYYY-MM-DD"
 
@@ -208,18 +224,6 @@ class EnvSpec(_Strict):
     def _req_file(cls, value: str) -> str:
         return _relative_path(value, "requirements_file")
 
-    @field_validator("patches")
-    @classmethod
-    def _patches(cls, value: list[str]) -> list[str]:
-        return _relative_paths(value, "a patch path")
-
-    @field_validator("vars")
-    @classmethod
-    def _var_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
-                raise _custom("var", f"{name!r} is not a valid environment variable name")
-        return value
 
 
 class StaticCheck(_Strict):
@@ -230,7 +234,7 @@ class StaticCheck(_Strict):
     command: NonEmpty | None = None
     script: NonEmpty | None = None
     cwd: str = "."
-    timeout: Annotated[int, Field(gt=0)] | None = None
+    timeout: Timeout | None = None
 
     @field_validator("cwd")
     @classmethod
@@ -255,7 +259,7 @@ class SmokeSpec(_Strict):
     command: NonEmpty | None = None
     script: NonEmpty | None = None
     cwd: str = "."
-    timeout: Annotated[int, Field(gt=0)] = 600
+    timeout: Timeout = 600
     gpu: bool = False
     network: bool = True
     expect: str | None = None
@@ -327,7 +331,7 @@ class Paper(_Strict):
     @field_validator("arxiv")
     @classmethod
     def _arxiv(cls, value: str) -> str:
-        if not _ARXIV_RE.match(value):
+        if not _ARXIV_RE.fullmatch(value):
             raise _custom("arxiv", f"{value!r} is not an arXiv id like 2004.05150")
         return value
 
@@ -371,8 +375,38 @@ class Registry(_Strict):
         return value
 
 
+MAX_DEPTH = 16  # the format nests tables and arrays 7 deep at most; far below Python's recursion limit
+
+
+def hostile_values(data: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """Values no field may hold, found in one iterative walk: NUL bytes (in keys too), and
+    nesting deeper than the format has (pydantic and model_dump recurse)."""
+    found: list[tuple[tuple[str, ...], str]] = []
+    stack: list[tuple[tuple[str, ...], Any]] = [((), data)]
+    while stack:
+        loc, value = stack.pop()
+        if len(loc) > MAX_DEPTH:
+            found.append((loc[:MAX_DEPTH], f"nested more than {MAX_DEPTH} levels deep"))
+            continue
+        if isinstance(value, str):
+            if "\0" in value:
+                found.append((loc, "contains a NUL byte"))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if "\0" in key:
+                    found.append((loc, "a key contains a NUL byte"))
+                else:
+                    stack.append(((*loc, key), item))
+        elif isinstance(value, list):
+            stack.extend(((*loc, str(index)), item) for index, item in enumerate(value))
+    return sorted(set(found))
+
+
 def validate(data: dict[str, Any], text: str, shown: str) -> tuple[dict[str, Any] | None, list[str]]:
     """Validate parsed TOML; return (the papers as plain data, []) or (None, every problem)."""
+    hostile = hostile_values(data)
+    if hostile:
+        return None, _unique([_located(loc, message, text, shown) for loc, message in hostile])
     try:
         registry = Registry.model_validate(_apply_defaults(data))
     except ValidationError as exc:
@@ -424,9 +458,9 @@ def _merge_impl(impl: Any, env_defaults: dict[str, Any], smoke_defaults: dict[st
 
 def _format_one(kind: str, msg: str, loc: tuple[str, ...], text: str, shown: str) -> str:
     if loc and loc[-1] == "[key]":
-        # A dict key failed the slug pattern: the key itself is the problem.
-        loc = loc[:-1]
-        msg = "not a valid id: use lowercase letters and digits, joined by single '-'"
+        loc = loc[:-1]  # a table's key failed: the key itself is the problem
+        if kind == "string_pattern_mismatch":
+            msg = "not a valid id: use lowercase letters and digits, joined by single '-'"
     elif kind == "extra_forbidden":
         msg = f"unknown key {loc[-1]!r}" + _did_you_mean(loc)
     elif kind == "missing":
@@ -435,10 +469,14 @@ def _format_one(kind: str, msg: str, loc: tuple[str, ...], text: str, shown: str
         msg = "tags are lowercase slugs like 'long-context'"
     elif kind == "literal_error":
         msg = msg.replace("Input should be", "must be")
+    return _located(loc, msg, text, shown)
+
+
+def _located(loc: tuple[str, ...], msg: str, text: str, shown: str) -> str:
     line = tomlpos.find_line(text, loc)
     where = f"{shown}:{line}" if line else shown
-    dotted = ".".join(loc) if loc else "(top level)"
-    return f"{where}: {dotted}: {msg}"
+    dotted = ".".join(part if part.isprintable() else part.encode("unicode_escape").decode() for part in loc)
+    return f"{where}: {dotted or '(top level)'}: {msg}"
 
 
 _KNOWN_KEYS: dict[str, type[BaseModel]] = {
