@@ -57,7 +57,8 @@ def _relative_path(value: str, what: str) -> str:
 
 
 def _sparse_path(value: str) -> str:
-    return _relative_path(value.removeprefix("!"), "a sparse path")
+    _relative_path(value.removeprefix("!"), "a sparse path")  # "!" excludes: checked, and kept
+    return value
 
 
 def _patch_path(value: str) -> str:
