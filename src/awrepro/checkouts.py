@@ -147,7 +147,7 @@ def working_copy(dest: Path, impl: Implementation, registry_root: Path, cache: C
         _set_sparse(work, code)
         git.checked(["checkout", "-q", "-b", "awrepro-pin", code.commit], what="git checkout", cwd=work,
                     allow_file=True)
-        git.checked(["remote", "set-url" if partial else "add", "origin", code.url], what="git remote", cwd=work)
+        git.checked(["remote", "set-url" if partial else "add", "--", "origin", code.url], what="git remote", cwd=work)
         apply_patches(work, read_patches(impl, registry_root), code, log_path, stage=False)
         if dest.exists():
             dest.rmdir()

@@ -146,7 +146,7 @@ def fetch_commit(repo: Path, url: str, commit: str, *, allow_file: bool, log_pat
         source = "origin"
     pin_ref = f"refs/awrepro/pins/{commit}"
     filtered = ["--filter=blob:none"] if source == "origin" else []
-    args = [*filtered, "--depth", "1", source, f"{commit}:{pin_ref}"]
+    args = [*filtered, "--depth", "1", "--", source, f"{commit}:{pin_ref}"]  # "--": a URL is never an option
     shallow, output = _fetch_with_retries(repo, args, allow_file, log_path)
     if shallow == "ok":
         return
@@ -155,7 +155,7 @@ def fetch_commit(repo: Path, url: str, commit: str, *, allow_file: bool, log_pat
     # The server refuses to hand out an unadvertised commit (protocol v0 without
     # uploadpack.allowReachableSHA1InWant): take every advertised ref, then look again.
     unshallow = ["--unshallow"] if (repo / "shallow").exists() else []
-    full, output = _fetch_with_retries(repo, [*filtered, *unshallow, source, "+refs/*:refs/awrepro/remote/*"],
+    full, output = _fetch_with_retries(repo, [*filtered, *unshallow, "--", source, "+refs/*:refs/awrepro/remote/*"],
                                        allow_file, log_path)
     if full not in ("ok", "unadvertised"):
         raise FetchError(_permanent_message(full, url, commit, output))
@@ -188,7 +188,7 @@ def make_partial(repo: Path, url: str) -> None:
         "uploadpack.allowAnySHA1InWant": "true",
     }
     for key, value in settings.items():
-        checked(["config", key, value], what="git config", cwd=repo)
+        checked(["config", "--", key, value], what="git config", cwd=repo)
 
 
 def fetch_blobs(repo: Path, commit: str, wanted: Callable[[str], bool], *, allow_file: bool,
@@ -285,7 +285,7 @@ class Upstream(NamedTuple):
 def ls_remote(url: str, *patterns: str, allow_file: bool = False, timeout: float = 60.0) -> process.Completed:
     """``git ls-remote`` through the user's git configuration (``insteadOf`` mirrors apply)."""
     check_url(url, allow_file=allow_file)
-    return run(["ls-remote", "--symref", url, *patterns], allow_file=allow_file, timeout=timeout)
+    return run(["ls-remote", "--symref", "--", url, *patterns], allow_file=allow_file, timeout=timeout)
 
 
 def upstream_head(url: str, *, allow_file: bool = False, timeout: float = 60.0) -> Upstream:
