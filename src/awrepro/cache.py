@@ -157,20 +157,7 @@ def inodes(path: Path) -> dict[tuple[int, int], tuple[int, int]]:
 
 def disk_usage(path: Path) -> int:
     """Bytes on disk under ``path``, counting a hard-linked file once (uv links packages across envs)."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    paths = [path] if path.is_file() or path.is_symlink() else [path, *path.rglob("*")]
-    for item in paths:
-        try:
-            info = item.lstat()
-        except OSError:
-            continue
-        key = (info.st_dev, info.st_ino)
-        if key in seen:
-            continue
-        seen.add(key)
-        total += info.st_blocks * 512
-    return total
+    return sum(size for size, _ in inodes(path).values())
 
 
 def human_size(size: float) -> str:
