@@ -3,17 +3,21 @@ and archives whose members would land outside their folder."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
-import shutil
 import io
+import shutil
+import struct
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.gitfixtures import HttpServer, demo_registry, fetch_error, printed_path, state, write_registry
+from tests.smalldisk import MiB, small_disk, used
 
 MARKER = "awrepro.json"
 
@@ -279,3 +283,83 @@ def test_gc_keeps_a_patched_archive_and_drops_the_unpatched_one(cli, fetch, serv
     assert [Path(line.split()[-1]) for line in done.out.splitlines()] == [cache_dir / "archives" / sha]
     assert not plain.exists()
     assert (patched / "hello.py").read_text() == "print('patched')\n"
+
+
+# ---------------------------------------------------------------- archive bombs: caps checked while unpacking
+
+def tar_gz_bomb(path: Path, size: int) -> None:
+    """One member of ``size`` zeros in a few MB: the same gzip member of 1 MiB of zeros, repeated
+    (a gzip stream may hold many members), after the tar header's and before the end's."""
+    header = tarfile.TarInfo("bomb/zeros.bin")
+    header.size, header.mode = size, 0o644
+    zeros = gzip.compress(bytes(MiB), 9, mtime=0)
+    with path.open("wb") as out:
+        out.write(gzip.compress(header.tobuf(format=tarfile.GNU_FORMAT), mtime=0))
+        for _ in range(size // MiB):
+            out.write(zeros)
+        out.write(gzip.compress(bytes(2 * tarfile.BLOCKSIZE), mtime=0))
+
+
+def zip_bomb(path: Path, size: int) -> None:
+    """A zip of one deflated member of ``size`` zeros, honest headers. After a full flush deflate
+    starts afresh, so each MiB of zeros compresses to the same bytes: written once, repeated."""
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = squeeze.compress(bytes(MiB)) + squeeze.flush(zlib.Z_FULL_FLUSH)
+    data = block * (size // MiB) + squeeze.flush()
+    crc = 0
+    for _ in range(size // MiB):
+        crc = zlib.crc32(bytes(MiB), crc)
+    name = b"bomb/zeros.bin"
+    sizes = struct.pack("<3L", crc, len(data), size)
+    local = struct.pack("<4s5H", b"PK\x03\x04", 20, 0, 8, 0, 0x21) + sizes + struct.pack("<2H", len(name), 0)
+    central = (struct.pack("<4s6H", b"PK\x01\x02", 20, 20, 0, 8, 0, 0x21) + sizes
+               + struct.pack("<5H2L", len(name), 0, 0, 0, 0, 0o644 << 16, 0) + name)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(central), len(local) + len(name) + len(data), 0)
+    path.write_bytes(local + name + data + central + end)
+
+
+CAP_MIB = 2
+BOMBS = {"tar.gz": (tar_gz_bomb, 10 * 1024 * MiB), "zip": (zip_bomb, 256 * MiB)}  # 10 GiB; 128 times the cap
+
+
+@pytest.mark.parametrize("kind", sorted(BOMBS))
+def test_an_archive_bomb_stops_at_its_cap_and_leaves_nothing(fetch, served, cache_dir, kind):
+    make, size = BOMBS[kind]
+    bomb = served.folder / f"bomb.{kind}"
+    make(bomb, size)
+    sha = hashlib.sha256(bomb.read_bytes()).hexdigest()
+    url = served.url(bomb.name)
+    # The cache is a filesystem with room for the download, the cap and 1 MiB: an unpack that
+    # wrote past its cap by more would find the disk full, and fail with another message.
+    room = bomb.stat().st_size + (CAP_MIB + 1) * MiB
+    with small_disk(cache_dir, room):
+        before = used(cache_dir)
+
+        result = fetch(demo_registry(archive_code(url, sha) + f"\nmax_unpacked_mib = {CAP_MIB}"), "demo")
+
+        assert result.code == 1, result.out + result.err
+        assert fetch_error(result.out) == (
+            f"archive {url} unpacks to more than {CAP_MIB} MiB (code.max_unpacked_mib = {CAP_MIB}): unpacking stopped "
+            "and its files were removed; if the archive really is that big, raise max_unpacked_mib in this entry's "
+            "code table")
+        assert trusted_archives(cache_dir) == [] and leftovers(cache_dir) == []
+        assert used(cache_dir) - before < 256 * 1024  # the download and the partial unpack are gone: logs and locks stay
+
+
+def test_an_archive_of_too_many_members_is_refused(fetch, served, cache_dir):
+    path = served.folder / "many.zip"
+    with zipfile.ZipFile(path, "w") as zipped:
+        for number in range(300):
+            zipped.writestr(f"many/{number}.txt", "")
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    url = served.url("many.zip")
+
+    result = fetch(demo_registry(archive_code(url, sha) + "\nmax_members = 100"), "demo")
+    raised = fetch(demo_registry(archive_code(url, sha) + "\nmax_members = 300"), "demo")
+
+    assert result.code == 1, result.out + result.err
+    assert fetch_error(result.out) == (
+        f"archive {url} unpacks to more than 100 members (code.max_members = 100): unpacking stopped and its files "
+        "were removed; if the archive really is that big, raise max_members in this entry's code table")
+    assert raised.code == 0, raised.out + raised.err
+    assert len(list(printed_path(raised.out).iterdir())) == 300

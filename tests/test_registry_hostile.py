@@ -109,6 +109,10 @@ CASES = [
      f"registry.toml:29: {IMPL}.code.git: '-u@x:y' is not a git URL: it starts with '-' or holds spaces or control characters"),
     ('requirements = ["torch==2.13.0"]', 'exclude_newer_exempt = ["numpy\\n"]',
      f"registry.toml:34: {IMPL}.env.exclude_newer_exempt: 'numpy\\n' is not a distribution name, or NAME=YYYY-MM-DD"),
+    ("official = true", "official = true\nmax_unpacked_mib = 0",
+     f"registry.toml:32: {IMPL}.code.max_unpacked_mib: Input should be greater than 0"),
+    ("official = true", "official = true\nmax_members = 1000",
+     f"registry.toml:28: {IMPL}.code: max_unpacked_mib and max_members belong to an archive source"),
 ]
 
 

@@ -3,19 +3,24 @@
 An archive is cached by its sha256 under ``<cache>/archives/SHA256/`` (``SHA256-DIGEST/`` when
 the entry has patches): the file itself, and the unpacked tree. A member with an absolute path
 or ``..``, a link that points outside, or a device file is refused before anything is written
-where a later run would trust it.
+where a later run would trust it; an archive that unpacks to more bytes or members than its
+entry's caps allows stops there, and what it wrote is removed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import lzma
+import os
 import shutil
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
+from typing import IO
 
-from awrepro import console, locks
+from awrepro import console, errors, locks
 from awrepro.cache import Cache
 from awrepro.errors import FetchError, UnsafeSourceError
 from awrepro.model import ArchiveCode, Implementation
@@ -40,13 +45,13 @@ def ensure(cache: Cache, impl: Implementation, registry_root: Path, options: Fet
     key = checkout_key(impl, patch_texts)
     if (final / MARKER).is_file():
         return Checkout(tree, root_in(tree, code), key, fetched=False)
-    with locks.locked(cache.archives / f"{final.name}.lock"):
+    with errors.space_in(cache.archives, FetchError), locks.locked(cache.archives / f"{final.name}.lock"):
         if (final / MARKER).is_file():
             return Checkout(tree, root_in(tree, code), key, fetched=False)
         with aside(cache.archives, final.name) as temporary:
             download = temporary / _file_name(code.archive)
             _obtain(code.archive, code.sha256, download, options)
-            unpack(download, temporary / "tree")
+            unpack(download, temporary / "tree", code)
             apply_patches(root_in(temporary / "tree", code), patches, code, log_path, stage=False)
             (temporary / MARKER).write_text(json.dumps({"url": code.archive, "sha256": code.sha256}) + "\n")
             replace_dir(temporary, final)
@@ -134,21 +139,88 @@ def download(url: str, target: Path, max_bytes: int = MAX_BYTES) -> None:
                     advance(len(chunk))
 
 
-def unpack(archive: Path, dest: Path) -> None:
-    """Unpack a tar or zip archive into ``dest``, refusing any member that would land outside it."""
+# What an archive may unpack to unless its entry raises it (code.max_unpacked_mib, code.max_members):
+# four times the download cap's worth of bytes (source compresses 3-5x; a code archive of more is
+# rare and says so in the registry), and twice the files of a Linux kernel tree. Either bound
+# still leaves a CI runner's disk usable when a bomb hits it.
+DEFAULT_MAX_UNPACKED_MIB = 4 * MAX_BYTES // 1024**2
+DEFAULT_MAX_MEMBERS = 200_000
+
+
+class _Budget:
+    """Bytes written and members made so far while unpacking, against the entry's caps.
+
+    Counts what is written, never what a header declares (a zip's sizes can lie), and stops
+    before the write that would pass the cap."""
+
+    def __init__(self, code: ArchiveCode) -> None:
+        self.code = code
+        self.mib = code.max_unpacked_mib or DEFAULT_MAX_UNPACKED_MIB
+        self.max_bytes = self.mib * 1024**2
+        self.max_members = code.max_members or DEFAULT_MAX_MEMBERS
+        self.written = 0
+        self.members = 0
+
+    def member(self) -> None:
+        self.members += 1
+        if self.members > self.max_members:
+            self._refuse(f"more than {self.max_members:,} members", "max_members", f"{DEFAULT_MAX_MEMBERS:,}")
+
+    def write(self, source: IO[bytes], target: Path, mode: int) -> None:
+        """Copy ``source`` into a new file ``target`` (a link already there is replaced, never followed)."""
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+        with os.fdopen(fd, "wb") as out:
+            while chunk := source.read(_CHUNK):
+                if self.written + len(chunk) > self.max_bytes:
+                    self._refuse(f"more than {self.mib:,} MiB", "max_unpacked_mib", f"{DEFAULT_MAX_UNPACKED_MIB:,}")
+                self.written += len(chunk)
+                out.write(chunk)
+
+    def _refuse(self, what: str, key: str, default: str) -> None:
+        raise FetchError(f"archive {self.code.archive} unpacks to {what} (code.{key} = "
+                         f"{getattr(self.code, key) or default}): unpacking stopped and its files were removed; "
+                         f"if the archive really is that big, raise {key} in this entry's code table")
+
+
+def unpack(archive: Path, dest: Path, code: ArchiveCode) -> None:
+    """Unpack a tar or zip archive into ``dest`` within ``code``'s caps, refusing any member that
+    would land outside it. The caller removes ``dest`` when this raises."""
     dest.mkdir(parents=True, exist_ok=True)
-    if zipfile.is_zipfile(archive):
-        _unzip(archive, dest)
-        return
+    budget = _Budget(code)
     try:
-        with tarfile.open(archive) as tar:
-            for member in tar.getmembers():
-                _check_tar_member(member, dest)
-            tar.extractall(dest, filter="data")
+        if zipfile.is_zipfile(archive):
+            _unzip(archive, dest, budget)
+        else:
+            _untar(archive, dest, budget)
     except tarfile.FilterError as exc:
         raise UnsafeSourceError(f"refusing archive {archive.name}: {exc}") from None
-    except tarfile.TarError as exc:
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError) as exc:
         raise FetchError(f"cannot unpack {archive.name}: {exc}") from None
+    except OSError as exc:
+        if errors.disk_full(exc):
+            raise  # the fetch says which folder is full
+        raise FetchError(f"cannot unpack {archive.name}: {exc}") from None  # a damaged stream, a member over a file
+
+
+def _untar(archive: Path, dest: Path, budget: _Budget) -> None:
+    """Member by member as the stream yields them: a bomb is never decompressed just to be listed."""
+    with tarfile.open(archive) as tar:
+        for member in tar:
+            budget.member()
+            _check_tar_member(member, dest)
+            safe = tarfile.data_filter(member, str(dest))  # also sees links already unpacked
+            target = dest / safe.name
+            if safe.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+            elif safe.isreg():
+                source = tar.extractfile(safe)
+                assert source is not None
+                target.parent.mkdir(parents=True, exist_ok=True)
+                budget.write(source, target, 0o755 if (safe.mode or 0) & 0o100 else 0o644)
+            else:  # links: no data of their own
+                tar.extract(safe, dest, filter="data")
 
 
 def _check_tar_member(member: tarfile.TarInfo, dest: Path) -> None:
@@ -165,9 +237,19 @@ def _check_tar_member(member: tarfile.TarInfo, dest: Path) -> None:
         raise UnsafeSourceError(f"refusing archive member {name!r}: special files are not unpacked")
 
 
-def _unzip(archive: Path, dest: Path) -> None:
+def _unzip(archive: Path, dest: Path, budget: _Budget) -> None:
     with zipfile.ZipFile(archive) as zipped:
-        for name in zipped.namelist():
+        members = zipped.infolist()
+        for info in members:
+            name = info.filename
             if name.startswith(("/", "\\")) or ".." in Path(name).parts:
                 raise UnsafeSourceError(f"refusing archive member {name!r}: it would be written outside the folder")
-        zipped.extractall(dest)
+        for info in members:
+            budget.member()
+            target = dest / info.filename
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zipped.open(info) as source:
+                budget.write(source, target, 0o644)

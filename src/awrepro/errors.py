@@ -8,12 +8,17 @@
     ├── EnvSetupError              an environment could not be built
     └── EntrySkipped               an entry cannot be checked here (no interpreter, no GPU): not a failure
 
-Only ``cli.py`` catches them. A failing smoke test is data, not an exception.
+Only ``cli.py`` catches them. A failing smoke test is data, not an exception. A full disk is
+``OutOfSpace`` (or an ``OSError``) where it happens; ``space_in`` turns it into the stage's error
+naming the folder awrepro was writing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import errno
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 from awrepro.constants import EXIT_USAGE
 
@@ -75,3 +80,59 @@ def network_unreachable(url: str, detail: str, *, git: bool) -> FetchError:
     return FetchError(f"network unreachable: cannot connect to {url} ({detail}); without this network, fetch from "
                       f"an offline mirror with --mirror DIR (made by `awrepro mirror DIR` where it is reachable)"
                       f"{other_copy}")
+
+
+# The errors of a write that found no room, as the user should read them.
+_NO_ROOM = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
+_NO_ROOM_TEXT = {"no space left on device": _NO_ROOM[errno.ENOSPC], "disk quota exceeded": _NO_ROOM[errno.EDQUOT]}
+
+
+class OutOfSpace(Exception):
+    """A child (git, an installer, a build step) failed because a disk or quota was full; ``detail``
+    is what it said. Not an AwreproError: ``space_in`` names the folder and the stage's error."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def disk_full(exc: BaseException) -> str | None:
+    """Why a write failed, when the reason is a full disk or quota (None otherwise)."""
+    if isinstance(exc, OutOfSpace):
+        return exc.reason
+    return _NO_ROOM.get(exc.errno) if isinstance(exc, OSError) and exc.errno is not None else None
+
+
+def disk_full_in(output: str) -> tuple[str, str] | None:
+    """(why, the line that says it) when a child's output tells of a full disk or quota; a server's
+    own (``remote:``) does not count."""
+    for line in output.splitlines():
+        lowered = line.lower()
+        if lowered.lstrip().startswith("remote:"):
+            continue
+        for phrase, reason in _NO_ROOM_TEXT.items():
+            if phrase in lowered:
+                return reason, line.strip()[:300]
+    return None
+
+
+def raise_if_disk_full(output: str, what: str) -> None:
+    """OutOfSpace when ``output`` (of the step ``what``) tells of a full disk: its line, not the last one."""
+    found = disk_full_in(output)
+    if found:
+        raise OutOfSpace(found[0], f"{what} failed: {found[1]}")
+
+
+@contextmanager
+def space_in(folder: Path, error: type[AwreproError]) -> Iterator[None]:
+    """A full disk or quota inside the block becomes ``error`` (a fetch or setup error, never a crash)
+    naming ``folder``, where the block writes."""
+    try:
+        yield
+    except (OSError, OutOfSpace) as exc:
+        reason = disk_full(exc)
+        if reason is None:
+            raise
+        detail = exc.detail if isinstance(exc, OutOfSpace) and exc.detail else ""
+        raise error(f"{reason} in {folder}" + (f" ({detail})" if detail else "")) from None

@@ -60,6 +60,8 @@ class ArchiveCode(NamedTuple):
     subdir: str | None = None
     official: bool = False
     listed_as: str | None = None
+    max_unpacked_mib: int | None = None  # None: archives.DEFAULT_MAX_UNPACKED_MIB
+    max_members: int | None = None  # None: archives.DEFAULT_MAX_MEMBERS
 
     @property
     def kind(self) -> Literal["archive"]:

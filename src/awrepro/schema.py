@@ -76,6 +76,10 @@ SparsePath = Annotated[str, StringConstraints(min_length=1), AfterValidator(_spa
 PatchPath = Annotated[str, StringConstraints(min_length=1), AfterValidator(_patch_path)]
 VarName = Annotated[str, AfterValidator(_var_name)]
 Timeout = Annotated[int, Field(gt=0, le=MAX_TIMEOUT)]
+# An archive's unpacked size (MiB) and member count may be raised per entry, up to where a
+# number stops being a plan: 1 TiB, 100 million members.
+UnpackedMib = Annotated[int, Field(gt=0, le=1024 * 1024)]
+MemberCount = Annotated[int, Field(gt=0, le=100_000_000)]
 
 
 def _python_constraint(value: str) -> str:
@@ -131,6 +135,8 @@ class Code(_Strict):
     submodules: bool = False
     archive: str | None = None
     sha256: str | None = None
+    max_unpacked_mib: UnpackedMib | None = None
+    max_members: MemberCount | None = None
 
     @field_validator("git")
     @classmethod
@@ -180,6 +186,8 @@ class Code(_Strict):
             raise _custom("source", "give git + commit, or archive (+ sha256)")
         if self.sha256 and not self.archive:
             raise _custom("source", "sha256 belongs to an archive source")
+        if (self.max_unpacked_mib or self.max_members) and not self.archive:
+            raise _custom("source", "max_unpacked_mib and max_members belong to an archive source")
         if self.sparse and not self.git:
             raise _custom("source", "sparse paths need a git source")
         return self
