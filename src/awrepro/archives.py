@@ -73,7 +73,7 @@ def root_in(tree: Path, code: ArchiveCode) -> Path:
         return base
     from awrepro.paths import inside
 
-    root = inside(tree, base, code.subdir, "subdir")
+    root = inside(tree, base, code.subdir, "code.subdir")
     if not root.is_dir():
         raise FetchError(f"subdir {code.subdir} does not exist in {code.archive}")
     return root

@@ -17,6 +17,7 @@ from awrepro import git, locks, process
 from awrepro.cache import Cache
 from awrepro.errors import FetchError
 from awrepro.model import ArchiveCode, Code, GitCode, Implementation
+from awrepro.paths import check_sparse
 from awrepro.sources import (
     FetchOptions,
     sparse_paths,
@@ -105,6 +106,7 @@ def materialize(work: Path, code: GitCode, mirror: Path, log_path: Path | None) 
     _set_sparse(work, code)
     git.checked(["checkout", "-q", "--detach", code.commit], what=f"checkout of {code.commit[:12]}", cwd=work,
                 log_path=log_path)
+    check_sparse(work, code.sparse)  # the folders named may be symlinks in the repository
     # git checkout exits 0 even when it could not write a file whose object is unreadable.
     missing = git.checked(["ls-files", "--deleted"], what="git ls-files", cwd=work).splitlines()
     if missing:
@@ -147,6 +149,7 @@ def working_copy(dest: Path, impl: Implementation, registry_root: Path, cache: C
         _set_sparse(work, code)
         git.checked(["checkout", "-q", "-b", "awrepro-pin", code.commit], what="git checkout", cwd=work,
                     allow_file=True)
+        check_sparse(work, code.sparse)
         git.checked(["remote", "set-url" if partial else "add", "--", "origin", code.url], what="git remote", cwd=work)
         apply_patches(work, read_patches(impl, registry_root), code, log_path, stage=False)
         if dest.exists():

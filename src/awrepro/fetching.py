@@ -49,7 +49,7 @@ def _root(tree: Path, code: GitCode) -> Path:
         return tree
     from awrepro.paths import inside
 
-    root = inside(tree, tree, code.subdir, "subdir")
+    root = inside(tree, tree, code.subdir, "code.subdir")
     if not root.is_dir():
         raise FetchError(f"subdir {code.subdir} does not exist in {code.url} at {code.commit[:12]}")
     return root

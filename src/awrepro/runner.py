@@ -22,6 +22,7 @@ from awrepro import envs, fetching, interpreters, process, sources
 from awrepro.cache import Cache
 from awrepro.errors import EntrySkipped, EnvSetupError, FetchError
 from awrepro.model import Implementation
+from awrepro.paths import inside
 from awrepro.registry import Entry, LoadedRegistry
 from awrepro.results import Result, StageResult
 from awrepro.sanitize import printable
@@ -195,6 +196,7 @@ def _prepare(entry: Entry, registry: LoadedRegistry, cache: Cache, options: Opti
     on_stage("fetch")
     with tracker.stage("fetch") as log:
         checkout = fetching.ensure(cache, impl, registry.root, options.fetch, log)
+        inside(checkout.tree, checkout.root, *_cwd(impl, mode))  # before setup runs anything there
     on_stage("setup")
     with tracker.stage("setup") as log:
         static = impl.smoke.static
@@ -214,6 +216,14 @@ def _prepare(entry: Entry, registry: LoadedRegistry, cache: Cache, options: Opti
         root, tree = environment.code_root, environment.prefix / envs.COPY_FOLDER
     return smoke_job(entry, impl, mode, root, environment, interpreter, cache, options,
                      tracker.folder / "smoke.log", tree=tree)
+
+
+def _cwd(impl: Implementation, mode: str) -> tuple[str, str]:
+    """Where the smoke test (or static check) runs, and its registry key."""
+    static = impl.smoke.static
+    if mode == Mode.STATIC and static is not None:
+        return static.cwd, "smoke.static.cwd"
+    return impl.smoke.cwd, "smoke.cwd"
 
 
 @dataclass(frozen=True)
@@ -241,8 +251,6 @@ def smoke_job(entry: Entry, impl: Implementation, mode: str, root: Path, environ
               log_path: Path, *, tree: Path | None = None) -> SmokeJob:
     """``root`` is where the entry's code is (``tree``, the whole checkout, holds it): only read,
     never written; paths from the registry are resolved in it before anything runs."""
-    from awrepro.paths import inside
-
     smoke = impl.smoke
     static = smoke.static if mode == Mode.STATIC else None
     command, script = (static.command, static.script) if static else (smoke.command, smoke.script)
@@ -260,7 +268,7 @@ def smoke_job(entry: Entry, impl: Implementation, mode: str, root: Path, environ
         full_id=entry.full_id,
         command=command if script is None else None,
         script=script,
-        cwd=str(inside(tree or root, root, static.cwd if static else smoke.cwd, "cwd")),
+        cwd=str(inside(tree or root, root, *_cwd(impl, mode))),  # again: steps may have made a symlink
         environ=environ,
         interpreter=str(interpreter.path) if environment is None and interpreter is not None else None,
         timeout=options.timeout or (static.timeout if static and static.timeout else smoke.timeout),

@@ -39,17 +39,38 @@ def apply_patches(work: Path, patches: list[tuple[str, bytes]], code: Code, log_
                   *, stage: bool) -> None:
     """Apply the entry's patches in order; ``stage`` also records them in the index (see ``fetching._trusted``)."""
     from awrepro import git, process  # only when building
+    from awrepro.paths import inside
 
-    for name, text in patches:
+    for index, (name, text) in enumerate(patches):
         patch_file = work.parent / f".{Path(name).name}"
         patch_file.write_bytes(text)
         try:
+            for target in patch_targets(work, patch_file):  # before git apply writes anything
+                inside(work, work, target, f"env.patches.{index} ({name}) target")
             done = git.run(["apply", *(["--index"] if stage else []), str(patch_file)], cwd=work, log_path=log_path)
         finally:
             patch_file.unlink()
         if not done.ok:
             raise FetchError(f"patch {name} does not apply to {code.url}@{(code.pin or '')[:12]}: "
                              f"{patch_problem(done.output) or process.last_error_line(done.output)}")
+
+
+def patch_targets(work: Path, patch_file: Path) -> list[str]:
+    """Every path the patch writes or removes, as git reads it (``-R`` lists the sources of renames
+    and copies); none when git cannot read the patch: applying it then says why."""
+    from awrepro import git
+
+    found: list[str] = []
+    for reverse in ([], ["-R"]):
+        done = git.run(["apply", "--numstat", "-z", *reverse, str(patch_file)], cwd=work, whole_output=True)
+        if not done.ok:
+            continue
+        for record in done.output.split("\0"):  # ADDED TAB DELETED TAB PATH, "-" for binary counts
+            added, _, rest = record.partition("\t")
+            deleted, _, path = rest.partition("\t")
+            if path and all(count == "-" or count.isdigit() for count in (added, deleted)):
+                found.append(path)
+    return list(dict.fromkeys(found))
 
 
 def patch_problem(output: str) -> str:

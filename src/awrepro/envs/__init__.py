@@ -118,7 +118,8 @@ def plan(impl: Implementation, root: Path, checkout_key: str, backend: str | Non
     if impl.env.requirements_file:
         from awrepro.paths import inside
 
-        path = inside(tree or root, root, impl.env.requirements_file, "requirements_file", EnvSetupError)
+        path = inside(tree or root, root, impl.env.requirements_file, "env.requirements_file",
+                      EnvSetupError)
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
