@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from tests.registry_samples import VALID
+from tests.registry_samples import VALID, hostile_registry
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -38,14 +39,14 @@ CASES = [
     ('impl.port.', 'impl.Port.',
      ["registry.toml:39: papers.longformer.impl.Port: not a valid id: use lowercase letters and digits, joined by single '-'"]),
     ('official = true', 'official = true\nbranch = "main"',
-     ["registry.toml:32: papers.longformer.impl.allenai.code.branch: unknown key 'branch'"]),
+     ["registry.toml:32: papers.longformer.impl.allenai.code.branch: unknown key 'branch' (known keys: git, commit, subdir, sparse, official, listed_as, submodules, archive, sha256, max_unpacked_mib, max_members)"]),
     ('year = 2020\narxiv = "2004.05150"', 'yeer = 2020\narxiv = "2004.05150"',
      ["registry.toml:17: papers.longformer.year: missing required key 'year'",
       "registry.toml:20: papers.longformer.yeer: unknown key 'yeer' (did you mean 'year'?)"]),
     ('requirements = ["torch==2.13.0"]', 'requirement = ["torch==2.13.0"]',
      ["registry.toml:34: papers.longformer.impl.allenai.env.requirement: unknown key 'requirement' (did you mean 'requirements'?)"]),
     ('year = 2020\narxiv = "2004.05150"', 'year = "2020"\narxiv = "2004.05150"',
-     ["registry.toml:20: papers.longformer.year: Input should be a valid integer"]),
+     ["registry.toml:20: papers.longformer.year: must be an integer, got a string"]),
     ('arxiv = "2004.05150"', 'arxiv = "arXiv:2004.05150"',
      ["registry.toml:21: papers.longformer.arxiv: 'arXiv:2004.05150' is not an arXiv id like 2004.05150"]),
     ('git = "https://github.com/allenai/longformer"', 'git = "ext::sh -c touch% /tmp/pwned"',
@@ -63,9 +64,9 @@ CASES = [
     ('expect = "OK"', 'expect = "OK("',
      ["registry.toml:48: papers.longformer.impl.port.smoke.expect: not a valid regular expression: missing ), unterminated subpattern at position 2"]),
     ('[defaults.smoke]\ntimeout = 60', '[defaults.smoke]\ntimeout = -5',
-     ["registry.toml:7: defaults.smoke.timeout: Input should be greater than 0"]),
+     ["registry.toml:7: defaults.smoke.timeout: must be greater than 0, got -5"]),
     ('[defaults.env]\npython = "==3.11.*"', '[defaults.env]\npython = 3.11',
-     ["registry.toml:4: defaults.env.python: Input should be a valid string"]),
+     ["registry.toml:4: defaults.env.python: must be a string, got a float"]),
     ('arxiv = "2004.05150"', 'arxiv = "2004.05150"\nlisted_as = "https://github.com/allenai"',
      ["registry.toml:17: papers.longformer: a paper's listed_as is only for papers without implementations; put it in the code table of the implementation it names"]),
     ('format = 1', 'format = 2',
@@ -73,13 +74,13 @@ CASES = [
     ('format = 1\n', '',
      ["registry.toml: format: missing required key 'format'"]),
     ('tags = ["attention"]', 'tags = ["Long Context"]',
-     ["registry.toml:23: papers.longformer.tags.0: tags are lowercase slugs like 'long-context'"]),
+     ["registry.toml:23: papers.longformer.tags.0: must be a lowercase slug like 'long-context', not 'Long Context'"]),
     ('[papers.longformer.impl.allenai.env]', '[papers.longformer.impl.allenai.env]\npython = "3.11 or newer"',
      ["registry.toml:34: papers.longformer.impl.allenai.env.python: '3.11 or newer' is not a version constraint like '==3.11.*' or '>=3.9,<3.12'"]),
     ('[papers.longformer.impl.allenai.env]', '[papers.longformer.impl.allenai.env]\ninstall = "develop"',
-     ["registry.toml:34: papers.longformer.impl.allenai.env.install: must be 'none', 'editable' or 'normal'"]),
+     ["registry.toml:34: papers.longformer.impl.allenai.env.install: must be 'none', 'editable' or 'normal', not 'develop'"]),
     ('[papers.longformer.impl.allenai.env]', '[papers.longformer.impl.allenai.env]\nbackend = "conda"',
-     ["registry.toml:34: papers.longformer.impl.allenai.env.backend: must be 'uv' or 'pip'"]),
+     ["registry.toml:34: papers.longformer.impl.allenai.env.backend: must be 'uv' or 'pip', not 'conda'"]),
     ('[papers.longformer.impl.allenai.env]', '[papers.longformer.impl.allenai.env]\nvars = { "BAD-NAME" = "1" }',
      ["registry.toml:34: papers.longformer.impl.allenai.env.vars.BAD-NAME: 'BAD-NAME' is not a valid environment variable name"]),
     ('[papers.longformer.impl.allenai.env]', '[papers.longformer.impl.allenai.env]\npatches = ["../../etc/passwd"]',
@@ -110,10 +111,32 @@ def test_many_problems_are_reported_at_once(cli, tmp_path: Path) -> None:
     result = cli("validate")
     assert result.code == 2
     assert result.err.splitlines() == [
-        "error: registry.toml:12: papers.survey.year: Input should be greater than or equal to 1900",
+        "error: registry.toml:12: papers.survey.year: must be at least 1900, got 1800",
         "error: registry.toml:21: papers.longformer.arxiv: 'x' is not an arXiv id like 2004.05150",
         "error: registry.toml:30: papers.longformer.impl.allenai.code.commit: must be a full 40-character commit hash (tags and branches move)",
     ]
+
+
+PYDANTIC_WORDS = ("Input should", "Field required", "Extra inputs", "String should", "instance of", "[type=")
+# One message of each kind the schema's types give, in awrepro's words.
+PLAIN = ("must be a string, got an integer", "must be an integer, got a string", "must be true or false, got a string",
+         "must be an array, got a string", "must be a table, got an integer", "missing required key 'title'",
+         "unknown key 'bogus' (known keys: git, commit, subdir, sparse, official, listed_as, submodules, archive, ", "must not be empty", "must be greater than 0, got -5", "must be at least 1900, got -5",
+         "must be at most 2100, got 100000000000000000000000000", "must be 'uv' or 'pip', not 'text'",
+         "must be a lowercase slug like 'long-context', not 'Bad Key'", "not a valid id: use lowercase letters",
+         "must be at most 604800 seconds (7 days), got 100000000000000000000000000")
+
+
+def test_no_message_is_in_pydantic_words(cli, tmp_path: Path) -> None:
+    text, papers = hostile_registry()
+    write(tmp_path, text)
+    result = cli("validate")
+    assert result.code == 2
+    lines = result.err.splitlines()
+    assert len(lines) > papers / 2, lines[:5]
+    assert all(re.match(r"error: registry\.toml:\d+: \S", line) for line in lines)  # each one located
+    assert [line for line in lines if any(words in line for words in PYDANTIC_WORDS)] == []
+    assert [plain for plain in PLAIN if not any(plain in line for line in lines)] == []
 
 
 def test_toml_syntax_error_names_line_and_column(cli, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ The validated data becomes the plain records of ``model.py``.
 from __future__ import annotations
 
 import re
+import types
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,7 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from awrepro import tomlpos
 from awrepro.constants import REGISTRY_FORMAT, SCP_LIKE_URL
@@ -75,7 +76,15 @@ def _var_name(value: str) -> str:
 SparsePath = Annotated[str, StringConstraints(min_length=1), AfterValidator(_sparse_path)]
 PatchPath = Annotated[str, StringConstraints(min_length=1), AfterValidator(_patch_path)]
 VarName = Annotated[str, AfterValidator(_var_name)]
-Timeout = Annotated[int, Field(gt=0, le=MAX_TIMEOUT)]
+
+
+def _timeout(value: int) -> int:
+    if value > MAX_TIMEOUT:
+        raise _custom("timeout", f"must be at most {MAX_TIMEOUT} seconds (7 days), got {value}")
+    return value
+
+
+Timeout = Annotated[int, Field(gt=0), AfterValidator(_timeout)]
 # An archive's unpacked size (MiB) and member count may be raised per entry, up to where a
 # number stops being a plan: 1 TiB, 100 million members.
 UnpackedMib = Annotated[int, Field(gt=0, le=1024 * 1024)]
@@ -419,7 +428,7 @@ def validate(data: dict[str, Any], text: str, shown: str) -> tuple[dict[str, Any
     try:
         registry = Registry.model_validate(_apply_defaults(data))
     except ValidationError as exc:
-        return None, _unique([_format_one(e["type"], e["msg"], tuple(map(str, e["loc"])), text, shown) for e in exc.errors()])
+        return None, _unique([_format_one(e, text, shown) for e in exc.errors()])
     return registry.model_dump(mode="json")["papers"], []
 
 
@@ -465,20 +474,61 @@ def _merge_impl(impl: Any, env_defaults: dict[str, Any], smoke_defaults: dict[st
     return merged
 
 
-def _format_one(kind: str, msg: str, loc: tuple[str, ...], text: str, shown: str) -> str:
-    if loc and loc[-1] == "[key]":
-        loc = loc[:-1]  # a table's key failed: the key itself is the problem
-        if kind == "string_pattern_mismatch":
-            msg = "not a valid id: use lowercase letters and digits, joined by single '-'"
-    elif kind == "extra_forbidden":
-        msg = f"unknown key {loc[-1]!r}" + _did_you_mean(loc)
-    elif kind == "missing":
-        msg = f"missing required key {loc[-1]!r}"
-    elif kind == "string_pattern_mismatch" and "tags" in loc:
-        msg = "tags are lowercase slugs like 'long-context'"
-    elif kind == "literal_error":
-        msg = msg.replace("Input should be", "must be")
-    return _located(loc, msg, text, shown)
+# pydantic's own error types, in the words of awrepro's other messages. Every type the schema
+# can raise is here (a test feeds each field every kind of TOML value); the schema's own checks
+# (PydanticCustomError) already speak plainly and pass through.
+_PLAIN = {
+    "missing": "missing required key {key!r}",
+    "extra_forbidden": "unknown key {key!r}{known}",
+    "string_type": "must be a string, got {got}",
+    "int_type": "must be an integer, got {got}",
+    "bool_type": "must be true or false, got {got}",
+    "list_type": "must be an array, got {got}",
+    "dict_type": "must be a table, got {got}",
+    "model_type": "must be a table, got {got}",
+    "greater_than": "must be greater than {gt}, got {input}",
+    "greater_than_equal": "must be at least {ge}, got {input}",
+    "less_than_equal": "must be at most {le}, got {input}",
+    "string_too_short": "must not be empty",
+    "string_pattern_mismatch": "must be a lowercase slug like 'long-context', not {input}",
+    "literal_error": "must be {expected}, not {input}",
+}
+_BAD_ID = "not a valid id: use lowercase letters and digits, joined by single '-'"
+
+
+def _format_one(error: ErrorDetails, text: str, shown: str) -> str:
+    loc = tuple(map(str, error["loc"]))
+    kind = error["type"]
+    if loc and loc[-1] == "[key]":  # a table's key failed: the key itself is the problem
+        loc = loc[:-1]
+        message = _BAD_ID if kind == "string_pattern_mismatch" else error["msg"]
+    elif kind in _PLAIN:
+        value = error.get("input")
+        known = _known_keys(loc) if kind == "extra_forbidden" else ""
+        message = _PLAIN[kind].format(key=loc[-1] if loc else "", known=known, got=_toml_kind(value),
+                                      input=_shown(value), **error.get("ctx", {}))
+    else:
+        message = error["msg"]
+    return _located(loc, message, text, shown)
+
+
+def _toml_kind(value: Any) -> str:
+    """What a TOML value is, in TOML's words."""
+    import datetime
+
+    kinds = ((bool, "a boolean"), (int, "an integer"), (float, "a float"), (str, "a string"), (list, "an array"),
+             (dict, "a table"), ((datetime.date, datetime.time), "a date or time"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
+
+
+def _shown(value: Any) -> str:
+    """The value given, as the registry wrote it: a string quoted (and cut), a number, else its kind."""
+    if isinstance(value, str):
+        text = repr(value)
+        return text if len(text) <= 60 else text[:56] + "...'"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return _toml_kind(value)
 
 
 def _located(loc: tuple[str, ...], msg: str, text: str, shown: str) -> str:
@@ -488,30 +538,37 @@ def _located(loc: tuple[str, ...], msg: str, text: str, shown: str) -> str:
     return f"{where}: {dotted or '(top level)'}: {msg}"
 
 
-_KNOWN_KEYS: dict[str, type[BaseModel]] = {
-    "code": Code,
-    "env": EnvSpec,
-    "smoke": SmokeSpec,
-    "static": StaticCheck,
-}
+def _model_at(loc: tuple[str, ...]) -> type[BaseModel] | None:
+    """The schema's table that holds the key at ``loc`` (papers.X.impl.Y.code.KEY: Code)."""
+    import typing
+
+    node: Any = Registry
+    for part in loc[:-1]:
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            field = node.model_fields.get(part)
+            if field is None:
+                return None
+            node = field.annotation
+        elif typing.get_origin(node) is dict:
+            node = typing.get_args(node)[1]  # ``part`` is one of the table's own keys
+        else:
+            return None
+        tables = [arg for arg in typing.get_args(node) if arg is not type(None)]
+        if typing.get_origin(node) in (typing.Union, types.UnionType) and len(tables) == 1:
+            node = tables[0]  # ``X | None``
+    return node if isinstance(node, type) and issubclass(node, BaseModel) else None
 
 
-def _did_you_mean(loc: tuple[str, ...]) -> str:
+def _known_keys(loc: tuple[str, ...]) -> str:
+    """`` (did you mean 'year'?)``, or the table's keys when none is close."""
     import difflib
 
-    if len(loc) < 2:
+    model = _model_at(loc)
+    if model is None:
         return ""
-    owner = loc[-2]
-    if owner in _KNOWN_KEYS:
-        fields = list(_KNOWN_KEYS[owner].model_fields)
-    elif len(loc) == 3 and loc[0] == "papers":
-        fields = list(Paper.model_fields)
-    elif len(loc) == 5 and loc[2] == "impl":
-        fields = list(Implementation.model_fields)
-    else:
-        return ""
+    fields = list(model.model_fields)
     close = difflib.get_close_matches(loc[-1], fields, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(fields)})"
 
 
 def _unique(items: list[str]) -> list[str]:
