@@ -97,6 +97,9 @@ def _entry_lines(entry: Entry, db: Path) -> list[str]:
             lines.append(_field(name, ", ".join(values)))
     if env.requirements_file:
         lines.append(_field("req. file", env.requirements_file))
+    if env.exclude_newer:  # the date bound of resolution (exclude_newer), and who is exempt from it
+        exempt = f" (exempt: {', '.join(env.exclude_newer_exempt)})" if env.exclude_newer_exempt else ""
+        lines.append(_field("as of", f"{env.exclude_newer}{exempt}"))
     if env.vars:
         lines.append(_field("vars", " ".join(f"{k}={v}" for k, v in env.vars.items())))
     lines.append(_field("smoke", _smoke_summary(entry)))
