@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import shutil
+import tarfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -58,10 +61,30 @@ class PackageIndex:
         return f"http://127.0.0.1:{self.server.server_address[1]}/simple"
 
     def add(self, name: str, version: str, uploaded: str, module_text: str | None = None,
-            requires: tuple[str, ...] = ()) -> None:
+            requires: tuple[str, ...] = (), submodules: dict[str, str] | None = None) -> None:
         text = module_text if module_text is not None else f"VERSION = {version!r}\n"
-        wheel = write_wheel(self.folder, name, version, text, requires)
-        self.files.setdefault(name.replace("_", "-").lower(), []).append((wheel, uploaded))
+        self.add_file(name, write_wheel(self.folder, name, version, text, requires, submodules), uploaded)
+
+    def add_sdist(self, name: str, version: str, uploaded: str, setup_py: str) -> None:
+        """A source release ``NAME-VERSION.tar.gz`` whose build runs ``setup_py``."""
+        base = f"{name}-{version}"
+        archive = self.folder / f"{base}.tar.gz"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(archive, "w:gz") as tar:
+            for member, text in ((f"{base}/setup.py", setup_py),
+                                 (f"{base}/PKG-INFO", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")):
+                data = text.encode()
+                info = tarfile.TarInfo(member)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        self.add_file(name, archive, uploaded)
+
+    def add_file(self, name: str, path: Path, uploaded: str) -> None:
+        """Serve an existing file (a wheel or a source release) as uploaded at ``uploaded``."""
+        if path.parent != self.folder:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            path = Path(shutil.copy(path, self.folder))
+        self.files.setdefault(name.replace("_", "-").lower(), []).append((path, uploaded))
 
     def page(self, project: str) -> bytes | None:
         files = self.files.get(project.replace("_", "-").lower())

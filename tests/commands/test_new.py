@@ -9,6 +9,7 @@ with just enough of torch's API for a forward pass), and on the index numpy 1.23
 from __future__ import annotations
 
 import ensurepip
+import os
 import shutil
 import tomllib
 from collections.abc import Iterator
@@ -93,14 +94,30 @@ NATIVE_REPO = {
 }
 
 # The code's folder is impl/; its config comes from a sibling folder of the repository, where a
-# dataclass has a dataclass instance as a field default (refused since Python 3.11).
+# dataclass has a dataclass instance as a field default (refused since Python 3.11); once that is
+# patched, the forward pass masks with uint8 (a second patch, read from the patched checkout).
+# Test data beside the code is never fetched.
 SIBLING_REPO = {
     "common/__init__.py": "",
     "common/config.py": ("from dataclasses import dataclass\n\n\n@dataclass\nclass Inner:\n    size: int = 4\n\n\n"
                          "@dataclass\nclass Config:\n    inner: Inner = Inner()\n"),
+    "common/testdata/sample.bin": "fixture bytes\n",
     "impl/net.py": ("import torch\nfrom common.config import Config\n\n\nclass Net(torch.nn.Module):\n"
-                    "    def forward(self, x):\n        return x\n"),
+                    "    def forward(self, x):\n        return x.masked_fill(torch.ones(*x.shape).byte(), 0.0)\n"),
+    "impl/test_data/weights.txt": "1 2 3\n",
 }
+
+# setup.py hands setuptools a function as its build_ext command (old setuptools took it): today's
+# `setup.py build_ext` refuses it on the command line, `setup.py develop` builds it.
+OLD_SETUP_REPO = {
+    "setup.py": ("from setuptools import Extension, setup\n\n\ndef build_ext(dist):\n"
+                 "    from setuptools.command.build_ext import build_ext as base\n    return base(dist)\n\n\n"
+                 "setup(name='oldext', ext_modules=[Extension('oldops', ['oldops.c'])], cmdclass={'build_ext': build_ext})\n"),
+    "oldops.c": NATIVE_REPO["fastops.c"].replace("fastops", "oldops"),
+    "oldnet.py": NATIVE_REPO["fastnet.py"].replace("fastops", "oldops").replace("FastNet", "OldNet"),
+}
+
+NET = "import torch\n\n\nclass Net(torch.nn.Module):\n    def forward(self, x):\n        return x\n"
 
 
 def _requires(major: int) -> str:
@@ -196,6 +213,8 @@ def test_new_repairs_its_way_to_a_forward_pass_and_check_passes_it(setting: Sett
     check = cli(*setting.args(into), "check", "--all")
     assert check.code == 0, check.out + check.err
     assert "oldnet  passed (smoke)" in check.out
+    shown = cli(*setting.args(into), "show", "oldnet")
+    assert "\n  as of      commit\n" in shown.out, shown.out
 
 
 def test_cuda_only_code_gets_a_gpu_smoke_test_and_a_static_check(setting: Setting, cli) -> None:
@@ -244,7 +263,7 @@ def test_a_subdir_gets_a_dataclass_patch_in_a_sibling_folder(setting: Setting, c
     setting.repos.create("monorepo", SIBLING_REPO)
     into = setting.tmp / "r.toml"
     done = cli("--cache-dir", str(setting.tmp / "cache"), "new", setting.daemon.url("monorepo"), "--into", str(into),
-               "--subdir", "impl", "--max-tries", "3")
+               "--subdir", "impl", "--max-tries", "4")
     assert done.code == 0, done.out + done.err
     impl = _impl(into, "monorepo")
     name = "py311-dataclass-defaults-common-config-py.patch"
@@ -253,6 +272,10 @@ def test_a_subdir_gets_a_dataclass_patch_in_a_sibling_folder(setting: Setting, c
     patch = (into.parent / "patches" / "monorepo" / name).read_text()
     assert patch.startswith("--- a/common/config.py\n+++ b/common/config.py\n")  # from the repository's root
     assert "+    inner: Inner = dataclasses.field(default_factory=Inner)" in patch
+    assert impl["env"]["patches"] == [f"patches/monorepo/{name}", "patches/monorepo/uint8-masks-impl-net-py.patch"]
+    assert impl["code"]["sparse"] == ["impl", "common", "!common/testdata", "!impl/test_data"]
+    assert ("the sparse checkout leaves out test data, which the model code does not import: common/testdata, "
+            "impl/test_data") in impl["notes"]
     assert impl["notes"][-1].endswith("reached level smoke")
     check = cli(*setting.args(into), "check", "--all")
     assert "monorepo  passed (smoke)" in check.out, check.out + check.err
@@ -275,3 +298,76 @@ def test_a_distribution_the_code_requires_is_added_and_a_stop_names_the_error(se
     assert done.code == 1, done.out + done.err
     assert ("stopped after 1 tries: smoke: importlib.metadata.PackageNotFoundError: No package metadata was found for "
             "The 'yacs>=9' distribution was not found and is required by this application;") in done.out, done.out
+
+
+def test_a_package_installed_without_its_dependencies_counts_as_declared(setting: Setting, cli) -> None:
+    # parentpkg 2.0 needs badbuild, whose only release does not build; the code imports
+    # parentpkg.gone, which only 1.x has.
+    setting.index.add_sdist("badbuild", "1.0", "2019-01-01T00:00:00Z", "raise SystemExit('badbuild needs a compiler')\n")
+    setting.index.add("parentpkg", "1.0", "2019-06-01T00:00:00Z", "", submodules={"gone": "X = 1\n"})
+    setting.index.add("parentpkg", "2.0", "2020-06-01T00:00:00Z", "", requires=("badbuild",))
+    setting.repos.create("usesold", {"requirements.txt": "parentpkg\n", "usesold.py": "import parentpkg.gone\n" + NET})
+    into = setting.tmp / "r.toml"
+    done = cli("--cache-dir", str(setting.tmp / "cache"), "new", setting.daemon.url("usesold"), "--into", str(into),
+               "--max-tries", "4")
+    assert done.code == 0, done.out + done.err
+    assert "usesold  reached smoke in 3 tries" in done.out  # no try moves badbuild to a release it does not have
+    impl = _impl(into, "usesold")
+    assert impl["env"]["no_deps"] == ["parentpkg<2"]
+    assert "parentpkg" not in impl["env"]["requirements"]  # never added back beside the --no-deps one
+    assert "parentpkg<2: parentpkg.gone is gone in parentpkg 2.0" in impl["notes"]
+
+
+def test_a_dependency_too_old_for_this_python_moves_forward(setting: Setting, cli) -> None:
+    old = "from dataclasses import dataclass\n\n\n@dataclass\nclass A:\n    x: int = 1\n\n\n@dataclass\nclass B:\n    a: A = A()\n"
+    setting.index.add("oldcfg", "1.0", "2020-01-01T00:00:00Z", old)
+    setting.index.add("oldcfg", "2.0", "2023-01-10T00:00:00Z", "")
+    setting.index.add("oldcfg", "2.1", "2024-01-10T00:00:00Z", "")
+    setting.repos.create("cfgnet", {"requirements.txt": "oldcfg<2\n", "cfgnet.py": "import oldcfg\n" + NET})
+    into = setting.tmp / "r.toml"
+    done = cli("--cache-dir", str(setting.tmp / "cache"), "new", setting.daemon.url("cfgnet"), "--into", str(into),
+               "--max-tries", "3")
+    assert done.code == 0, done.out + done.err
+    impl = _impl(into, "cfgnet")
+    assert impl["env"]["requirements"] == ["torch==2.13.0", "oldcfg>=2.0"]
+    assert any(n.startswith("oldcfg>=2.0: oldcfg's own code fails on Python 3.11 (ValueError: mutable default")
+               and n.endswith("its first release after Python 3.11 came out") for n in impl["notes"]), impl["notes"]
+
+
+def test_a_build_ext_that_setuptools_refuses_is_built_by_develop(setting: Setting, cli) -> None:
+    bundled = next((Path(ensurepip.__file__).parent / "_bundled").glob("setuptools-*.whl"))
+    version = bundled.name.split("-")[1]
+    setting.index.add_file("setuptools", bundled, "2022-11-01T00:00:00Z")  # its release as of the commit's date
+    setting.repos.create("oldext", OLD_SETUP_REPO)
+    into = setting.tmp / "r.toml"
+    done = cli("--cache-dir", str(setting.tmp / "cache"), "new", setting.daemon.url("oldext"), "--into", str(into),
+               "--max-tries", "3")
+    assert done.code == 0, done.out + done.err
+    impl = _impl(into, "oldext")
+    assert impl["env"]["steps"] == ["python setup.py develop --no-deps"]
+    assert impl["env"]["no_deps"] == [f"setuptools=={version}"]
+    assert impl["notes"][1].startswith("`python setup.py build_ext --inplace` fails inside setuptools (TypeError: "
+                                       "issubclass() arg 1 must be a class)")
+    assert "from oldnet import OldNet" in impl["smoke"]["script"]
+
+
+def test_a_cuda_extension_is_not_built_against_a_cpu_torch(setting: Setting, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    wheels = setting.tmp / "wheels"
+    for wheel in wheels.glob("torch-*.whl"):
+        wheel.unlink()
+    write_wheel(wheels, "torch", "2.13.0+cpu", FAKE_TORCH)
+    tools = setting.tmp / "tools"
+    tools.mkdir()
+    (tools / "nvcc").write_text("#!/bin/sh\nexit 1\n")
+    (tools / "nvcc").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    setting.repos.create("cudaext", {
+        "kernels/setup.py": "from torch.utils.cpp_extension import CUDAExtension\n",
+        "kernels/k.cu": "", "cudanet.py": NET})
+    into = setting.tmp / "r.toml"
+    done = cli("--cache-dir", str(setting.tmp / "cache"), "new", setting.daemon.url("cudaext"), "--into", str(into),
+               "--max-tries", "1")
+    assert done.code == 0, done.out + done.err
+    impl = _impl(into, "cudaext")
+    assert "steps" not in impl["env"]
+    assert "CUDA extension in kernels: not built (the local torch wheel is a CPU build)" in impl["notes"]

@@ -34,12 +34,15 @@ def _record_line(name: str, data: bytes) -> str:
     return f"{name},sha256={digest},{len(data)}"
 
 
-def write_wheel(folder: Path, name: str, version: str, module_text: str, requires: tuple[str, ...] = ()) -> Path:
-    """A pure-Python wheel ``NAME-VERSION-py3-none-any.whl`` holding one package, made without a build backend."""
+def write_wheel(folder: Path, name: str, version: str, module_text: str, requires: tuple[str, ...] = (),
+                submodules: dict[str, str] | None = None) -> Path:
+    """A pure-Python wheel ``NAME-VERSION-py3-none-any.whl`` holding one package (and its ``submodules``,
+    name -> text), made without a build backend."""
     dist_info = f"{name}-{version}.dist-info"
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(f"Requires-Dist: {r}\n" for r in requires)
     files = {
         f"{name}/__init__.py": module_text.encode(),
+        **{f"{name}/{sub}.py": text.encode() for sub, text in (submodules or {}).items()},
         f"{dist_info}/METADATA": metadata.encode(),
         f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: awrepro-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }

@@ -65,6 +65,8 @@ def run(request: Request, cache: Cache) -> int:
     # then the other top folders its code imports from.
     sparse = (request.subdir.split("/")[0],) if request.subdir else ()
     code = GitCode(request.url, commit, subdir=request.subdir, sparse=sparse)
+    if sparse:
+        code = code._replace(sparse=_without_test_data(cache, code, sparse))
     impl = Implementation(code=code, smoke=SmokeSpec(command="true"))
     with tempfile.TemporaryDirectory(prefix="awrepro-new-") as scratch_dir:
         scratch = Path(scratch_dir)
@@ -75,13 +77,16 @@ def run(request: Request, cache: Cache) -> int:
         console.info(f"{paper_id}  fetched {impl.code.short()}; analysing")
         found = analysis_mod.analyse(checkout.tree, request.subdir or "")
         if sparse and (more := _imported_top_folders(found, checkout.tree) - set(sparse)):
-            code = code._replace(sparse=(*sparse, *sorted(more)))
+            code = code._replace(sparse=_without_test_data(cache, code, (*sparse, *sorted(more))))
             impl = impl._replace(code=code)
             console.info(f"{paper_id}  its code imports {', '.join(sorted(more))}: fetched too")
             checkout = fetching.ensure(cache, impl, scratch, sources.FetchOptions())
             found = analysis_mod.analyse(checkout.tree, request.subdir or "")
         committed = _commit_date(checkout.root)
         candidate = _first_candidate(found, repo_name, committed)
+        if left_out := [p[1:] for p in code.sparse if p.startswith("!")]:
+            candidate.notes.append(f"the sparse checkout leaves out test data, which the model code does not import: "
+                                   f"{', '.join(left_out)}")
         patch_dir = f"patches/{paper_id}"
         outcome = _loop(request, cache, impl, candidate, found, checkout.root, scratch, paper_id, patch_dir)
         data = _impl_table(impl, candidate, outcome, found, patch_dir)
@@ -139,6 +144,26 @@ def _default_head(url: str) -> str:
     if head is None:
         raise FetchError(f"{url}: no default branch to pin (HEAD, main, master); give --commit SHA")
     return head
+
+
+TEST_DATA_FOLDERS = ("testdata", "test_data", "test-data")
+
+
+def _without_test_data(cache: Cache, code: GitCode, folders: tuple[str, ...]) -> tuple[str, ...]:
+    """The sparse folders, less the test-data folders inside them (fixtures and data files: often
+    the largest files of a repository, never imported). The commit's trees tell, before any of
+    the folders' files is fetched."""
+    from awrepro import checkouts
+
+    assert code.subdir is not None
+    mirror = checkouts.ensure_commit(cache, code._replace(sparse=(code.subdir,)), sources.FetchOptions())
+    listed = git.checked(["ls-tree", "-r", "-d", "--name-only", code.commit, "--", *folders], what="git ls-tree",
+                         cwd=mirror, whole_output=True).split("\n")
+    excluded: list[str] = []
+    for path in sorted(p for p in listed if p.rsplit("/", 1)[-1] in TEST_DATA_FOLDERS):
+        if not any(path.startswith(f"{done}/") for done in excluded) and not code.subdir.startswith(f"{path}/"):
+            excluded.append(path)
+    return (*folders, *(f"!{path}" for path in excluded))
 
 
 def _imported_top_folders(found: analysis_mod.Analysis, tree: Path) -> set[str]:
@@ -212,12 +237,14 @@ def _native(found: analysis_mod.Analysis, modules: list[analysis_mod.Module], ca
                      *(["numpy"] if "numpy" in setup_text else [])):
             candidate.requirements.add(dist)
         candidate.notes.append(f"native extension in {folder}: built in place (`python setup.py build_ext --inplace`)")
+    cpu_torch = resolve.torch_is_cpu_build(user_pip_settings().find_links)
     for folder in found.cuda_extensions:
-        if shutil.which("nvcc"):
+        buildable = bool(shutil.which("nvcc")) and not cpu_torch
+        if buildable:
             candidate.steps.append(f"cd {os.path.relpath(folder, found.focus or '.')} && python setup.py build_ext --inplace")
             candidate.requirements.add("setuptools")
-        candidate.notes.append(f"CUDA extension in {folder}: " + ("built in place" if shutil.which("nvcc")
-                                                                  else "not built (no nvcc here)"))
+        why = "not built (the local torch wheel is a CPU build)" if cpu_torch else "not built (no nvcc here)"
+        candidate.notes.append(f"CUDA extension in {folder}: " + ("built in place" if buildable else why))
 
 
 def _cuda(found: analysis_mod.Analysis, modules: list[analysis_mod.Module], candidate: repair_mod.Candidate) -> None:
@@ -247,7 +274,8 @@ def _loop(request: Request, cache: Cache, impl: Implementation, candidate: repai
     while tries < request.max_tries:
         tries += 1
         script = smoke.probe_script(_probed(candidate), candidate.shims)
-        result, output = _try(cache, impl, candidate, script, scratch, paper_id, patch_dir)
+        result, output, ran_in = _try(cache, impl, candidate, script, scratch, paper_id, patch_dir)
+        root = ran_in or root  # repairs read (and patch) the code as this try ran it: patched, built
         console.info(f"{paper_id}  try {tries}: {result.status}" + (f" at {result.failed_stage}" if result.failed_stage else "")
                     + (f": {result.note}" if result.note else ""))
         if result.status == "passed" and result.level == "static":
@@ -285,12 +313,12 @@ def _finish(cache: Cache, impl: Implementation, candidate: repair_mod.Candidate,
     run = smoke.best_forward(probe)
     if run is not None:
         script = smoke.forward_script(run, candidate.shims)
-        result, _ = _try(cache, impl, candidate, script, scratch, paper_id, patch_dir, level="smoke")
+        result, _, _ = _try(cache, impl, candidate, script, scratch, paper_id, patch_dir, level="smoke")
         if result.status == "passed":
             candidate.final = ("smoke", script)
             return Outcome("smoke", "", tries)
     script = smoke.import_script(candidate.modules, candidate.shims)
-    result, _ = _try(cache, impl, candidate, script, scratch, paper_id, patch_dir, level="import")
+    result, _, _ = _try(cache, impl, candidate, script, scratch, paper_id, patch_dir, level="import")
     candidate.final = ("import", script)
     if result.status == "passed":
         return Outcome("import", "", tries)
@@ -310,8 +338,9 @@ def _guard_torch(cache: Cache, result: Result, candidate: repair_mod.Candidate) 
 
 
 def _try(cache: Cache, impl: Implementation, candidate: repair_mod.Candidate, script: str, scratch: Path,
-         paper_id: str, patch_dir: str, level: str = "import") -> tuple[Result, str]:
-    """One build + smoke run of the candidate, through the same runner as `check`."""
+         paper_id: str, patch_dir: str, level: str = "import") -> tuple[Result, str, Path | None]:
+    """One build + smoke run of the candidate, through the same runner as `check`; with what it
+    printed and the code's folder as it ran (the patched checkout, or the environment's own copy)."""
     folder = scratch / "try"
     if folder.exists():
         shutil.rmtree(folder)
@@ -327,7 +356,17 @@ def _try(cache: Cache, impl: Implementation, candidate: repair_mod.Candidate, sc
     result = runner.check_entry(entry, loaded, cache, runner.Options(), cache.new_log_folder("new"))
     logs = [Path(s.log_path) for s in result.stages if s.name in ("setup", "smoke")]
     output = "".join(p.read_text(encoding="utf-8", errors="replace") for p in logs if p.is_file())
-    return result, f"{result.note}\n{output}{_installed(cache, result)}"
+    return result, f"{result.note}\n{output}{_installed(cache, result)}", _ran_in(cache, entry.impl, folder, result)
+
+
+def _ran_in(cache: Cache, impl: Implementation | None, registry_root: Path, result: Result) -> Path | None:
+    if impl is None or result.failed_stage == "fetch":
+        return None
+    checkout = fetching.ensure(cache, impl, registry_root, sources.FetchOptions())  # cached: no git runs
+    if not impl.env.steps or not result.env_key:
+        return checkout.root
+    copy = envs.location(cache, result.env_key) / envs.COPY_FOLDER / checkout.tree.name  # where steps built
+    return copy / checkout.root.relative_to(checkout.tree)
 
 
 def _installed(cache: Cache, result: Result) -> str:

@@ -21,7 +21,7 @@ from awrepro.infer.names import CONDA_TO_PYPI
 SKIP_DIRS = {".git", ".github", "docs", "doc", "build", "dist", "node_modules", "venv", ".venv", "env", "site-packages",
              "__pycache__", "third_party", "thirdparty", "external"}
 SCRIPT_NAMES = re.compile(r"^(setup|conftest|train.*|main|run.*|eval.*|test.*|demo.*|inference.*|predict.*|"
-                          r"preprocess.*|prepro.*|download.*|convert.*|generate.*|interactive.*|score.*|__main__)\.py$")
+                          r"preprocess.*|prepro.*|download.*|convert.*|generate.*|interactive.*|score.*|__main__|.*_tests?)\.py$")
 TEST_PARTS = {"test", "tests", "testing", "scripts", "script", "tools", "examples", "example", "notebooks"}
 MODEL_BASES = {"Module", "Layer", "Model"}  # nn.Module, hk.Module, flax nn.Module, keras Layer / Model
 MAX_FILES = 3000
@@ -81,8 +81,11 @@ class Analysis:
     def framework_modules(self, limit: int = 3) -> list[Module]:
         """Without model classes (functional TF1-era code): the library modules that use a framework."""
         inside = f"{self.focus}/" if self.focus else ""
-        candidates = [m for m in self.modules.values() if not m.python2 and m.safe and m.path.startswith(inside)
-                      and _is_library(m.path[len(inside):]) and set(m.third_party) & FRAMEWORKS]
+        library = [m for m in self.modules.values() if not m.python2 and m.safe and m.path.startswith(inside)
+                   and _is_library(m.path[len(inside):])]
+        candidates = [m for m in library if set(m.third_party) & FRAMEWORKS]
+        if not candidates:  # a framework of the repository's own (its layers, on top of one) does the importing
+            candidates = [m for m in library if any(set(d.third_party) & FRAMEWORKS for d in self.closure([m]))]
         candidates.sort(key=lambda m: (m.path.count("/"), -len(m.third_party), m.path))
         return candidates[:limit]
 

@@ -29,6 +29,7 @@ IMPORT_TO_DIST: dict[str, str] = {
     "haiku": "dm-haiku",
     "tree": "dm-tree",
     "gin": "gin-config",
+    "hydra": "hydra-core",
     "absl": "absl-py",
     "magic": "python-magic",
     "serial": "pyserial",

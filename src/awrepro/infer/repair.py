@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from awrepro.infer.names import TORCH_FAMILY, distribution_for
-from awrepro.infer.resolve import Requirements, forward_date, normalize, requirement_name
+from awrepro.infer.resolve import (
+    Requirements,
+    forward_date,
+    newest_release,
+    normalize,
+    release_at,
+    releases_of,
+    requirement_name,
+)
 
 NUMPY_ALIASES = re.compile(r"module 'numpy' has no attribute '(float|int|bool|object|long|complex|str|unicode)'|"
                            r"`np\.(float|int|bool|object|long|complex|str)` was a deprecated alias")
@@ -45,10 +54,15 @@ class Candidate:
     final: tuple[str, str] | None = None  # (level, smoke script) once a try passed
     cutoff: datetime | None = None  # the commit's date
     index_urls: list[str] = field(default_factory=list)  # where release dates are looked up
+    advanced: set[str] = field(default_factory=set)  # moved past their declared range: not loosened back
 
     @property
     def notes(self) -> list[str]:
         return self.requirements.notes
+
+    def declared(self) -> set[str]:
+        """Every distribution the candidate installs by name: its requirements and its --no-deps ones."""
+        return self.requirements.names() | {requirement_name(line) for line in self.no_deps}
 
     def exempt_list(self) -> list[str]:
         return [name if when is None else f"{name}={when}" for name, when in sorted(self.exempt.items())]
@@ -69,13 +83,15 @@ def repair(candidate: Candidate, stage: str | None, output: str, checkout: Path,
 
 
 def _named_in(output: str, candidate: Candidate) -> list[str]:
-    wanted = {n for n in candidate.requirements.names() if n not in TORCH_FAMILY}
+    wanted = {n for n in candidate.requirements.names() if n not in TORCH_FAMILY | candidate.advanced}
     found = [normalize(m) for m in re.findall(r"`?([A-Za-z0-9][A-Za-z0-9._-]*)(?:==|`| was| depends| cannot)", output)]
     return list(dict.fromkeys(n for n in found if n in wanted))
 
 
 def _repair_install(candidate: Candidate, output: str) -> str | None:
     step = re.search(r"step `(.+?)` failed", output)
+    if step and step.group(1) in candidate.steps and (note := _develop_instead(candidate, step.group(1), output)):
+        return note
     if step and step.group(1) in candidate.steps:
         candidate.steps.remove(step.group(1))
         return _noted(candidate, f"`{step.group(1)}` fails here ({last_error(output)}): left out; the model code "
@@ -87,7 +103,8 @@ def _repair_install(candidate: Candidate, output: str) -> str | None:
         if name in TORCH_FAMILY:
             continue
         pinned = f"{name}=={version}" if version else name
-        if candidate.exclude_newer and name not in candidate.exempt:
+        if candidate.exclude_newer and name not in candidate.exempt and not (
+                version and newest_release(name, candidate.index_urls) == version):  # today's is the one that failed
             moved = forward_date(name, candidate.cutoff, candidate.index_urls) if candidate.cutoff else None
             candidate.exempt[name] = moved[0] if moved else None
             target = f"{moved[1]} ({moved[0]}), the first release with a wheel for this Python" if moved else "today's release"
@@ -106,7 +123,7 @@ def _repair_install(candidate: Candidate, output: str) -> str | None:
                 return candidate.notes[-1]
             continue
         line = next(ln for ln in candidate.requirements.lines if requirement_name(ln) == name)
-        if line != name:
+        if _constrained(line):
             candidate.requirements.replace(name, name, f"{line}: no version it allows builds here; any version")
             return candidate.notes[-1]
         candidate.requirements.replace(name, None, f"{name} does not build on this Python in any version tried: left out")
@@ -119,13 +136,38 @@ def _repair_install(candidate: Candidate, output: str) -> str | None:
                                      f"today's releases of {name} instead")
     for name in _named_in(output, candidate):
         line = next(ln for ln in candidate.requirements.lines if requirement_name(ln) == name)
-        if line != name:
+        if _constrained(line):
             candidate.requirements.replace(name, name, f"{line}: conflicts with the other requirements; any version")
             return candidate.notes[-1]
     if candidate.exclude_newer:
         candidate.exclude_newer = None
         return _noted(candidate, "resolution as of the commit's date failed: today's releases instead")
     return None
+
+
+BUILD_EXT = "python setup.py build_ext --inplace"
+DEVELOP = "python setup.py develop --no-deps"
+
+
+def _develop_instead(candidate: Candidate, command: str, output: str) -> str | None:
+    """``build_ext --inplace`` that fails in setuptools' own code (its command line refuses what
+    an old setup.py gives it): ``develop`` builds the same extensions in place through setuptools'
+    commands, with the setuptools of the commit's date (``develop`` is gone from today's)."""
+    frames = re.findall(r'File "[^"]*/site-packages/([A-Za-z0-9_]+)[/.]', output)
+    if not command.endswith(BUILD_EXT) or not frames or frames[-1] not in ("setuptools", "distutils"):
+        return None
+    candidate.steps[candidate.steps.index(command)] = command.removesuffix(BUILD_EXT) + DEVELOP
+    version = release_at("setuptools", candidate.cutoff, candidate.index_urls) if candidate.cutoff else None
+    if version and not any(requirement_name(line) == "setuptools" for line in candidate.no_deps):
+        candidate.no_deps.append(f"setuptools=={version}")
+    with_setuptools = f", with setuptools {version} (the commit's date's, installed without dependencies)" if version else ""
+    return _noted(candidate, f"`{command}` fails inside setuptools ({last_error(output)}): `{DEVELOP}` builds the "
+                             f"extensions in place instead{with_setuptools}")
+
+
+def _constrained(line: str) -> bool:
+    """The requirement line says more than the name (a version range, extras, a marker)."""
+    return requirement_name(line) != normalize(line.strip())
 
 
 def _brought_by(output: str, name: str) -> tuple[str, str] | None:
@@ -158,18 +200,20 @@ def _repair_run(candidate: Candidate, output: str, checkout: Path, local: set[st
     if (match := MISSING_MODULE.search(output)):
         top = match.group(1).split(".")[0]
         dist = distribution_for(top)
-        if top not in local and dist and normalize(dist) not in candidate.requirements.names():
+        if top not in local and dist and normalize(dist) not in candidate.declared():
             candidate.requirements.add(dist, f"{dist} added: the code imports {top}, which nothing declares")
             return candidate.notes[-1]
         if "." in match.group(1) and dist and (note := _older_major(candidate, normalize(dist), match.group(1), output)):
             return note
     if (match := MISSING_DISTRIBUTION.search(output)):
         dist = normalize(match.group(1))
-        if dist not in {normalize(name) for name in local} and dist not in candidate.requirements.names():
+        if dist not in {normalize(name) for name in local} and dist not in candidate.declared():
             candidate.requirements.add(dist, f"{dist} added: the code requires the distribution {dist} at run time, "
                                              "which nothing declares")
             return candidate.notes[-1]
     if UINT8_MASK.search(output) and (note := _patch_uint8(candidate, output, checkout)):
+        return note
+    if (note := _newer_for_this_python(candidate, output)):
         return note
     if "mutable default" in output and (note := _patch_mutable_defaults(candidate, output, checkout)):
         return note
@@ -182,7 +226,7 @@ def _older_major(candidate: Candidate, name: str, module: str, output: str) -> s
     """A dependency lacks a module the code imports: it was moved or removed in a later release,
     so the release series before the installed one."""
     installed = re.findall(rf"^ \+ {re.escape(name)}==([\w.]+)", output, re.MULTILINE)
-    if name in TORCH_FAMILY or name not in candidate.requirements.names() or not installed:
+    if name in TORCH_FAMILY or name not in candidate.declared() or not installed:
         return None
     parts = installed[-1].split(".")
     bound = f"<{parts[0]}" if parts[0] != "0" else f"<0.{parts[1] if len(parts) > 1 else 1}"
@@ -190,8 +234,58 @@ def _older_major(candidate: Candidate, name: str, module: str, output: str) -> s
         return None
     note = (f"{name}{bound}: {module} is gone in {name} {installed[-1]}" if "." in module and "'" not in module
             else f"{name}{bound}: {module} fails on this Python in {name} {installed[-1]}")
+    unpinned = [line for line in candidate.no_deps if requirement_name(line) == name]
+    if unpinned:  # installed without its dependencies: the same, at the older series
+        candidate.no_deps[candidate.no_deps.index(unpinned[0])] = f"{name}{bound}"
+        return _noted(candidate, note)
     candidate.requirements.replace(name, f"{name}{bound}", note)
     return candidate.notes[-1]
+
+
+# Errors of code older than this Python: what it removed or now refuses.
+TOO_OLD_FOR_PYTHON = re.compile(r"ValueError: mutable default .* is not allowed|"
+                                r"module 'inspect' has no attribute 'getargspec'|"
+                                r"module 'asyncio' has no attribute 'coroutine'|"
+                                r"No module named '(distutils|imp|asynchat|asyncore)'")
+PYTHON_RELEASED = {(3, 10): datetime(2021, 10, 4, tzinfo=timezone.utc), (3, 11): datetime(2022, 10, 24, tzinfo=timezone.utc),
+                   (3, 12): datetime(2023, 10, 2, tzinfo=timezone.utc), (3, 13): datetime(2024, 10, 7, tzinfo=timezone.utc)}
+
+
+def _newer_for_this_python(candidate: Candidate, output: str) -> str | None:
+    """An installed distribution's own code fails the way code older than this Python does:
+    its first release after this Python came out (a newer one than its declared range allows)."""
+    error = TOO_OLD_FOR_PYTHON.search(output)
+    name = _innermost_dependency(output)
+    released = PYTHON_RELEASED.get(sys.version_info[:2])
+    if not error or not name or name in TORCH_FAMILY or name in candidate.advanced or released is None:
+        return None
+    release = next((r for r in releases_of(name, candidate.index_urls) if r.uploaded > released), None)
+    if release is None:
+        return None
+    candidate.advanced.add(name)
+    if candidate.exclude_newer and candidate.cutoff and candidate.cutoff < release.uploaded:
+        candidate.exempt[name] = release.uploaded.date().isoformat()
+    python = ".".join(map(str, sys.version_info[:2]))
+    note = (f"{name}>={release.version}: {name}'s own code fails on Python {python} ({last_error(output)}); "
+            f"its first release after Python {python} came out")
+    unpinned = [line for line in candidate.no_deps if requirement_name(line) == name]
+    if unpinned:
+        candidate.no_deps[candidate.no_deps.index(unpinned[0])] = f"{name}=={release.version}"
+        return _noted(candidate, note)
+    candidate.requirements.replace(name, f"{name}>={release.version}", note)
+    return note
+
+
+def _innermost_dependency(output: str) -> str | None:
+    """The installed distribution of the traceback's innermost frame outside the standard library."""
+    for path in reversed(re.findall(r'File "([^"]+)", line \d+', output)):
+        if "/site-packages/" in path:
+            top = path.split("/site-packages/", 1)[1].split("/")[0].removesuffix(".py")
+            dist = distribution_for(top)
+            return normalize(dist) if dist else None
+        if path.startswith("/") and not re.search(r"/lib/python3\.\d+/", path):
+            return None  # the repository's own code
+    return None
 
 
 def _failing_dependency(output: str) -> str | None:

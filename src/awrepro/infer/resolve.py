@@ -53,13 +53,22 @@ def requirement_name(line: str) -> str:
 
 def torch_pin(find_links: tuple[str, ...]) -> str | None:
     """``torch==VERSION`` of the torch wheel in a local wheel folder: the only torch `new` installs."""
+    wheel = _torch_wheel(find_links)
+    return f"torch=={wheel.name.split('-')[1].split('+')[0]}" if wheel else None
+
+
+def torch_is_cpu_build(find_links: tuple[str, ...]) -> bool:
+    """The local torch wheel is a CPU build (``+cpu``): CUDA extensions cannot be built against it."""
+    wheel = _torch_wheel(find_links)
+    return wheel is not None and wheel.name.split("-")[1].endswith("+cpu")
+
+
+def _torch_wheel(find_links: tuple[str, ...]) -> Path | None:
     for link in find_links:
         folder = Path(link.removeprefix("file://"))
-        if not folder.is_dir():
-            continue
-        for wheel in sorted(folder.glob("torch-*.whl")):
-            version = wheel.name.split("-")[1].split("+")[0]
-            return f"torch=={version}"
+        if folder.is_dir():
+            for wheel in sorted(folder.glob("torch-*.whl")):
+                return wheel
     return None
 
 
@@ -216,3 +225,22 @@ def forward_date(name: str, cutoff: datetime, index_urls: list[str]) -> tuple[st
     if release is None or release.binary_at is None:
         return None
     return release.binary_at.date().isoformat(), release.version
+
+
+def newest_release(name: str, index_urls: list[str]) -> str | None:
+    """The highest version the index has of ``name`` (None: no index says)."""
+    from packaging.version import InvalidVersion, Version
+
+    versions = []
+    for release in releases_of(name, index_urls):
+        try:
+            versions.append((Version(release.version), release.version))
+        except InvalidVersion:
+            continue
+    return max(versions)[1] if versions else None
+
+
+def release_at(name: str, cutoff: datetime, index_urls: list[str]) -> str | None:
+    """The version of ``name`` that was newest at ``cutoff`` (None: none then, or no index says)."""
+    before = [r for r in releases_of(name, index_urls) if r.uploaded <= cutoff]
+    return max(before, key=lambda r: r.uploaded).version if before else None
