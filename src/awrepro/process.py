@@ -1,8 +1,9 @@
 """The one place awrepro starts other programs.
 
 Every child gets a session of its own, so on a timeout or Ctrl-C the whole process group
-gets SIGTERM, a grace period, then SIGKILL. Output goes to a file, never a pipe: a
-grandchild that detached with ``setsid`` and kept our stdout open cannot hang awrepro.
+gets SIGTERM, a grace period, then SIGKILL. Output goes through a pipe to its log and to
+memory (``_Output``): what a child said survives a log that cannot be written, and a
+grandchild that detached with ``setsid`` and kept the pipe open cannot hang awrepro.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import os
 import re
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -107,7 +107,7 @@ def run(
 ) -> Completed:
     """Run ``cmd`` to completion (or timeout) and return its exit code, duration and output tail.
 
-    With ``log_path`` the output is appended there (and kept); otherwise a temporary file holds it.
+    With ``log_path`` the output is appended there as it comes (and kept, in memory too).
     ``input_text`` is written to the child's stdin; ``whole_output`` returns all of the output,
     not only its tail. A missing program or unusable cwd is exit code 127 with the reason as
     output, never an exception. With ``sandbox`` the command is third-party code: it runs
@@ -167,12 +167,8 @@ def _reap_orphans() -> None:
 def _run(cmd: Sequence[str], cwd: Path | None, env: Mapping[str, str] | None, timeout: float | None,
          log_path: Path | None, input_text: str | None, whole_output: bool) -> Completed:
     started = time.monotonic()
-    if log_path is not None:
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(log_path, "a+b")  # noqa: SIM115 (closed below)
-    else:
-        log = tempfile.TemporaryFile()  # noqa: SIM115
-    offset = log.tell()
+    output = _Output(_open_log(log_path), None if whole_output else _TAIL_BYTES)
+    read_end, write_end = os.pipe()
     try:
         try:
             with _children_lock:  # registered at once: a reap of orphans must never take it
@@ -181,16 +177,20 @@ def _run(cmd: Sequence[str], cwd: Path | None, env: Mapping[str, str] | None, ti
                     cwd=cwd,
                     env=dict(env) if env is not None else None,
                     stdin=subprocess.DEVNULL if input_text is None else subprocess.PIPE,
-                    stdout=log,
+                    stdout=write_end,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
                 _children.add(child)
         except OSError as exc:
+            os.close(read_end)
             missing_cwd = cwd is not None and not Path(cwd).is_dir()
             message = f"cannot run in {cwd}: no such folder" if missing_cwd else f"cannot run {_describe(cmd)}: {exc.strerror or exc}"
-            log.write((message + "\n").encode())
+            output.keep((message + "\n").encode())
             return Completed(127, time.monotonic() - started, message)
+        finally:
+            os.close(write_end)  # the child's copy is the only one now: its end is our EOF
+        output.start(read_end)
         try:
             if cancel.requested.is_set():  # cancel_all ran between our check above and the start: it missed this child
                 kill_group(child)
@@ -201,17 +201,90 @@ def _run(cmd: Sequence[str], cwd: Path | None, env: Mapping[str, str] | None, ti
         finally:
             with _children_lock:
                 _children.discard(child)
+            output.finish()
         if cancel.requested.is_set():
             raise KeyboardInterrupt
-        log.flush()
-        return Completed(
-            None if timed_out else child.returncode,
-            time.monotonic() - started,
-            _tail(log, offset, None if whole_output else _TAIL_BYTES),
-            timed_out=timed_out,
-        )
+        return Completed(None if timed_out else child.returncode, time.monotonic() - started, output.text(),
+                         timed_out=timed_out)
     finally:
-        log.close()
+        output.close()
+
+
+def _open_log(log_path: Path | None) -> IO[bytes] | None:
+    """The log to append to; None when it cannot be written (a full disk): the output is kept anyway."""
+    if log_path is None:
+        return None
+    try:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        return open(log_path, "ab")  # noqa: SIM115 (closed by _Output.close)
+    except OSError:
+        return None
+
+
+class _Output:
+    """A child's output, read from a pipe by a thread: appended to its log as it comes (while the
+    log can be written) and kept in memory (its last ``limit`` bytes), so what the child said
+    survives a log on a full disk. Reading stops at EOF, or ``DRAIN_SECONDS`` after the child
+    ended: a grandchild that detached and kept the pipe open cannot hang awrepro."""
+
+    DRAIN_SECONDS = 2.0
+
+    def __init__(self, log: IO[bytes] | None, limit: int | None) -> None:
+        self.log = log
+        self.limit = limit
+        self.kept = bytearray()
+        self.deadline: float | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self, fd: int) -> None:
+        self.thread = threading.Thread(target=self._copy, args=(fd,), daemon=True)
+        self.thread.start()
+
+    def _copy(self, fd: int) -> None:
+        import select
+
+        try:
+            while self.deadline is None or time.monotonic() < self.deadline:
+                if not select.select([fd], [], [], 0.1)[0]:
+                    continue
+                data = os.read(fd, 64 * 1024)
+                if not data:
+                    return
+                self.keep(data)
+        finally:
+            os.close(fd)
+
+    def keep(self, data: bytes) -> None:
+        self.kept += data
+        if self.limit is not None and len(self.kept) > 2 * self.limit:
+            del self.kept[:-self.limit]
+        if self.log is not None:
+            try:
+                self.log.write(data)
+                self.log.flush()
+            except OSError:  # the disk is full: the log stops here, the memory goes on
+                self._drop_log()
+
+    def finish(self) -> None:
+        """The child has ended: read what is left, for a bounded while."""
+        self.deadline = time.monotonic() + self.DRAIN_SECONDS
+        if self.thread is not None:
+            self.thread.join()
+
+    def text(self) -> str:
+        data = self.kept if self.limit is None else self.kept[-self.limit:]
+        return data.decode("utf-8", errors="replace")
+
+    def close(self) -> None:
+        self._drop_log()
+
+    def _drop_log(self) -> None:
+        log, self.log = self.log, None
+        if log is not None:
+            try:
+                log.close()
+            except OSError:  # what was still buffered found no room either
+                pass
 
 
 def _wait(child: subprocess.Popen[bytes], timeout: float | None) -> bool:
@@ -255,14 +328,6 @@ def _feed(child: subprocess.Popen[bytes], text: str) -> None:
         child.stdin.close()
     except BrokenPipeError:  # the child stopped reading; its exit code tells the rest
         pass
-
-
-def _tail(log: IO[bytes], offset: int, limit: int | None) -> str:
-    """What the child wrote after ``offset`` (its last ``limit`` bytes); ``log`` may be positioned anywhere."""
-    size = log.seek(0, os.SEEK_END)
-    start = offset if limit is None else max(offset, size - limit)
-    log.seek(start)
-    return log.read().decode("utf-8", errors="replace")
 
 
 def _describe(cmd: Sequence[str]) -> str:
