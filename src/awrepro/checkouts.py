@@ -15,7 +15,7 @@ from pathlib import Path
 
 from awrepro import git, locks, process
 from awrepro.cache import Cache
-from awrepro.errors import FetchError
+from awrepro.errors import FetchError, space_in
 from awrepro.model import ArchiveCode, Code, GitCode, Implementation
 from awrepro.paths import check_sparse
 from awrepro.sources import (
@@ -47,11 +47,12 @@ def ensure_commit(cache: Cache, code: GitCode, options: FetchOptions, log_path: 
     """The bare mirror of ``code.git`` holding ``code.commit``, fetched if needed (under the mirror's lock)."""
     mirror = mirror_path(cache, code.git)
     source, allow_file = upstream_of(code.git, options)
-    with locks.locked(mirror.with_name(mirror.name + ".lock")):
+    with space_in(mirror, FetchError), locks.locked(mirror.with_name(mirror.name + ".lock")):
         if not (mirror / "HEAD").is_file():
             _create_bare(mirror)
         if not git.has_pin(mirror, code.commit):
             _remove_stale_git_locks(mirror)
+            git.remove_temporaries(mirror)  # a killed fetch's objects: its disk may have filled up
             # A sparse entry fetches commits and trees only, then the blobs of its folders:
             # the transfer shrinks with the checkout (and blobs it never needs may be absent).
             git.fetch_commit(mirror, source, code.commit, allow_file=allow_file, log_path=log_path,
@@ -86,7 +87,7 @@ def _create_bare(mirror: Path) -> None:
 
 def build_checkout(cache: Cache, key: str, final: Path, code: GitCode, mirror: Path,
                    patches: list[tuple[str, bytes]], log_path: Path | None) -> None:
-    with aside(cache.checkouts, key) as temporary:
+    with space_in(cache.checkouts, FetchError), aside(cache.checkouts, key) as temporary:
         work = temporary / code.repo_name
         materialize(work, code, mirror, log_path)
         apply_patches(work, patches, code, log_path, stage=True)

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from awrepro import process
 from awrepro.constants import SCP_LIKE_URL
-from awrepro.errors import FetchError, UnsafeSourceError, network_unreachable
+from awrepro.errors import FetchError, UnsafeSourceError, disk_full_in, network_unreachable, raise_if_disk_full
 
 DEFAULT_TIMEOUT = 600.0
 RETRIES = 3
@@ -74,8 +74,30 @@ def checked(args: Sequence[str], *, what: str, cwd: Path | None = None, allow_fi
     done = run(args, cwd=cwd, allow_file=allow_file, log_path=log_path, whole_output=whole_output)
     if not done.ok:
         reason = "timed out" if done.timed_out else process.last_error_line(done.output)
+        raise_if_disk_full(done.output, what)
         raise FetchError(f"{what} failed: {reason}")
     return done.output.strip()
+
+
+# What a failed or killed git fetch leaves in a repository: quarantine folders, half-written packs
+# and loose objects. On a full disk they are what keeps it full.
+TEMPORARIES = ("objects/incoming-*", "objects/pack/tmp_*", "objects/pack/.tmp-*", "objects/tmp_obj_*",
+               "objects/??/tmp_obj_*")
+
+
+def temporaries(repo: Path) -> list[Path]:
+    return [leftover for pattern in TEMPORARIES for leftover in sorted(repo.glob(pattern))]
+
+
+def remove_temporaries(repo: Path) -> None:
+    """Only while no git works in ``repo``: awrepro's fetches hold the mirror's lock."""
+    import shutil
+
+    for leftover in temporaries(repo):
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- fetching a pinned commit
@@ -98,7 +120,9 @@ _KINDS = (
 
 
 def classify(output: str) -> str:
-    """``not-found``, ``auth``, ``unadvertised``, ``unreachable``, ``server``, ``transient`` or ``other``."""
+    """``disk-full``, ``not-found``, ``auth``, ``unadvertised``, ``unreachable``, ``server``, ``transient`` or ``other``."""
+    if disk_full_in(output):
+        return "disk-full"  # our disk: retrying cannot help
     text = output.lower()
     for kind, phrases in _KINDS:
         if any(phrase in text for phrase in phrases):
@@ -133,6 +157,15 @@ def init_bare(path: Path) -> None:
 
 def fetch_commit(repo: Path, url: str, commit: str, *, allow_file: bool, log_path: Path | None = None,
                  blobless: bool = False) -> None:
+    try:
+        _fetch_commit(repo, url, commit, allow_file=allow_file, log_path=log_path, blobless=blobless)
+    except BaseException:
+        remove_temporaries(repo)  # a failed fetch's objects would only take room (a full disk stays full)
+        raise
+
+
+def _fetch_commit(repo: Path, url: str, commit: str, *, allow_file: bool, log_path: Path | None,
+                  blobless: bool) -> None:
     """Bring ``commit`` into the bare ``repo``: shallow by SHA first, then the full refs if refused.
 
     The commit is kept by a ref ``refs/awrepro/pins/SHA`` so that git's own gc never drops it.
@@ -151,14 +184,14 @@ def fetch_commit(repo: Path, url: str, commit: str, *, allow_file: bool, log_pat
     if shallow == "ok":
         return
     if shallow != "unadvertised":
-        raise FetchError(_permanent_message(shallow, url, commit, output))
+        _fail(shallow, url, commit, output)
     # The server refuses to hand out an unadvertised commit (protocol v0 without
     # uploadpack.allowReachableSHA1InWant): take every advertised ref, then look again.
     unshallow = ["--unshallow"] if (repo / "shallow").exists() else []
     full, output = _fetch_with_retries(repo, [*filtered, *unshallow, "--", source, "+refs/*:refs/awrepro/remote/*"],
                                        allow_file, log_path)
     if full not in ("ok", "unadvertised"):
-        raise FetchError(_permanent_message(full, url, commit, output))
+        _fail(full, url, commit, output)
     if not _reachable_from(repo, commit, "refs/awrepro/remote/"):  # not just a leftover of a killed fetch
         raise FetchError(f"commit {commit[:12]} not found in {url}: check that it is typed right (the full id of a "
                          "commit of this repository); if it is, it was force-pushed away or deleted upstream")
@@ -210,6 +243,8 @@ def fetch_blobs(repo: Path, commit: str, wanted: Callable[[str], bool], *, allow
                 "--recurse-submodules=no", "--filter=blob:none", "--stdin", "origin"], cwd=repo,
                allow_file=allow_file, log_path=log_path, input_text="\n".join(missing) + "\n")
     if not done.ok:
+        remove_temporaries(repo)
+        raise_if_disk_full(done.output, f"fetching {len(missing)} files of {commit[:12]}")
         raise FetchError(f"fetching {len(missing)} files of {commit[:12]} failed: {process.last_error_line(done.output)}")
 
 
@@ -236,6 +271,11 @@ def _fetch_with_retries(repo: Path, args: list[str], allow_file: bool, log_path:
             return kind, done.output
         time.sleep(2**attempt)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _fail(kind: str, url: str, commit: str, output: str) -> None:
+    raise_if_disk_full(output, f"git fetch of {commit[:12]}")
+    raise FetchError(_permanent_message(kind, url, commit, output))
 
 
 def _permanent_message(kind: str, url: str, commit: str, output: str) -> str:

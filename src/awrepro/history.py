@@ -131,6 +131,12 @@ def database_error(path: Path, exc: Exception) -> "UsageError":
     if "readonly" in str(exc) or "read-only" in str(exc):
         return UsageError(f"cannot write to the results database {path}: it is read-only ({exc})",
                           hint=f"Make it writable, or record into another one: --db PATH (or $AWREPRO_DB).")
+    import sqlite3
+
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:  # the disk is full, not the database damaged
+        return UsageError(f"cannot write to the results database {path}: no space left on device in {path.parent}",
+                          hint="Free some space there (awrepro gc removes what no registry needs), or record into "
+                               "another one: --db PATH (or $AWREPRO_DB).")
     return UsageError(f"cannot use the results database {path}: {exc}", hint=_fresh_start(path))
 
 

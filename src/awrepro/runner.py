@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from awrepro import envs, fetching, interpreters, process, sources
 from awrepro.cache import Cache
-from awrepro.errors import EntrySkipped, EnvSetupError, FetchError
+from awrepro.errors import EntrySkipped, EnvSetupError, FetchError, disk_full
 from awrepro.model import Implementation
 from awrepro.paths import inside
 from awrepro.registry import Entry, LoadedRegistry
@@ -160,9 +160,20 @@ def _guarded(tracker: _Tracker, work: Callable[[], _T]) -> _T | Result:
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 (a bug of ours is reported for this entry, the run goes on)
+        full = disk_full(exc)
+        if full is not None:  # writing a log, say: where no stage's own folder is named
+            return _out_of_space(tracker, full, exc)
         tracker.write_trace(traceback.format_exc())
         summary = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return tracker.finish("error", f"awrepro internal error: {summary}", failed_stage=tracker.current)
+
+
+def _out_of_space(tracker: _Tracker, reason: str, exc: Exception) -> Result:
+    """A full disk is the machine's setup failing, never a crash: a fetch error while fetching, else a setup error."""
+    filename = getattr(exc, "filename", None)
+    folder = Path(os.fsdecode(filename)).parent if filename else tracker.folder
+    status, stage = ("fetch-error", "fetch") if tracker.current in (None, "fetch") else ("setup-error", tracker.current)
+    return tracker.finish(status, f"{reason} in {folder}", failed_stage=stage)
 
 
 def interrupted_result(entry: Entry, log_dir: Path, running: tuple[str, float] | None) -> Result:

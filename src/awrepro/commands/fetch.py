@@ -9,7 +9,7 @@ from pathlib import Path
 from awrepro import console, fetching, sources
 from awrepro.cache import Cache
 from awrepro.constants import EXIT_FAILED, EXIT_OK
-from awrepro.errors import FetchError, UsageError
+from awrepro.errors import FetchError, UsageError, space_in
 from awrepro.progress import Board
 from awrepro.registry import Entry, LoadedRegistry
 
@@ -41,7 +41,8 @@ def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], *, des
                 board.stage(entry.id, "copying")
                 from awrepro import checkouts
 
-                where = checkouts.working_copy(targets[entry.id], impl, registry.root, cache, options)
+                with space_in(targets[entry.id].parent, FetchError):
+                    where = checkouts.working_copy(targets[entry.id], impl, registry.root, cache, options)
         except FetchError as exc:
             failed.append(entry.id)
             board.done(entry.id, f"{entry.id}  fetch-error  {exc.message}", style="red")

@@ -17,11 +17,6 @@ from awrepro.errors import AwreproError, FetchError, UsageError
 from awrepro.registry import LoadedRegistry
 
 
-# What a killed git fetch leaves in a repository: quarantine folders and half-written packs and objects.
-_GIT_TEMPORARIES = ("objects/incoming-*", "objects/pack/tmp_*", "objects/pack/.tmp-*", "objects/tmp_obj_*",
-                    "objects/??/tmp_obj_*")
-
-
 def run(registry: LoadedRegistry, cache: Cache, *, dry_run: bool, only_this_registry: bool = False,
         log_days: int = 30) -> int:
     with cache.exclusively() as alone:
@@ -98,8 +93,9 @@ def _git_temporaries(cache: Cache) -> list[Path]:
     repositories = sorted(cache.repos.rglob("*.git")) if cache.repos.is_dir() else []
     if cache.checkouts.is_dir():
         repositories += sorted(p for p in cache.checkouts.glob("*/*/.git") if p.is_dir())
-    return [leftover for repo in repositories if repo.is_dir() for pattern in _GIT_TEMPORARIES
-            for leftover in sorted(repo.glob(pattern))]
+    from awrepro import git
+
+    return [leftover for repo in repositories if repo.is_dir() for leftover in git.temporaries(repo)]
 
 
 def _old_logs(cache: Cache, days: int) -> list[Path]:

@@ -27,7 +27,7 @@ from awrepro import interpreters, locks, process
 from awrepro.cache import Cache
 from awrepro.envs import dates, pip, uv
 from awrepro.envs.base import Backend, IndexOptions, env_python, user_pip_settings
-from awrepro.errors import EntrySkipped, EnvSetupError
+from awrepro.errors import EntrySkipped, EnvSetupError, raise_if_disk_full, space_in
 from awrepro.model import ArchiveCode, Implementation
 from awrepro.sandbox import Confinement
 
@@ -148,7 +148,7 @@ def ensure(cache: Cache, the_plan: Plan, log_path: Path | None = None) -> Enviro
     code_root = the_plan.code_root(prefix) if the_plan.owns_copy else None
     if ready(prefix, key):
         return Environment(prefix, key, the_plan.interpreter.version, built=False, code_root=code_root)
-    with locks.locked(cache.envs / f"{key[:16]}.lock"):
+    with space_in(cache.envs, EnvSetupError), locks.locked(cache.envs / f"{key[:16]}.lock"):
         if ready(prefix, key):
             return Environment(prefix, key, the_plan.interpreter.version, built=False, code_root=code_root)
         if prefix.exists():  # an interrupted build: never trusted
@@ -387,6 +387,7 @@ def _step(what: str, cmd: list[str], cwd: Path, environ: dict[str, str], log_pat
     done = process.run(cmd, cwd=cwd, env=environ, timeout=INSTALL_TIMEOUT, log_path=log_path, sandbox=confinement)
     if not done.ok:
         reason = "timed out" if done.timed_out else (process.last_error_line(done.output) or f"exit code {done.returncode}")
+        raise_if_disk_full(done.output, what)
         raise EnvSetupError(f"{what} failed: {reason}")
 
 
