@@ -14,7 +14,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.commands.checkkit import load_json, result_lines, toml_str, uv_cache  # noqa: F401 (fixture)
+from tests.conftest import _GIT_ENV
 from tests.gitfixtures import GitDaemon, RepoFactory
 
 NEW_FILE_PATCH = """\
@@ -71,16 +71,16 @@ def _entry(pid: str, url: str, sha: str, markers: Path, case: Case | None) -> st
         tables["env"] = [*tables.get("env", []), f"steps = [{toml_str(touch)}]"]
     if case and case.patch:
         tables["env"].append(f'patches = ["patches/{pid}.patch"]')
-    body = tables.get("static") is None
+    static = tables.get("static")  # a static check only: it runs instead of a smoke test
     lines = [f"[papers.{pid}]", f'title = "Escape {pid}"', 'venue = "Tests"', "year = 2024", 'section = "Tests"',
              f"[papers.{pid}.impl.main.code]", f"git = {toml_str(url)}", f"commit = {toml_str(sha)}",
              *tables.get("code", []),
              f"[papers.{pid}.impl.main.env]", *tables.get("env", []),
-             f"[papers.{pid}.impl.main.smoke]", *([f"command = {toml_str(touch)}"] if body else []),
+             f"[papers.{pid}.impl.main.smoke]", *([] if static else [f"command = {toml_str(touch)}"]),
              *tables.get("smoke", [])]
-    if not body:
+    if static:
         lines += [f"[papers.{pid}.impl.main.smoke.static]", 'reason = "a static check"',
-                  f"command = {toml_str(touch)}", *tables["static"]]
+                  f"command = {toml_str(touch)}", *static]
     return "\n".join(lines) + "\n\n"
 
 
@@ -94,8 +94,18 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def escapes(tmp_path_factory: pytest.TempPathFactory, uv_cache: Path) -> Iterator[Run]:  # noqa: F811
+def escapes(tmp_path_factory: pytest.TempPathFactory, uv_cache: Path) -> Run:  # noqa: F811
     root = tmp_path_factory.mktemp("escapes")
+    home = root / "home"
+    home.mkdir()
+    with pytest.MonkeyPatch.context() as scoped:  # conftest's isolation is per test: made here for the module
+        for name, value in {**_GIT_ENV, "HOME": str(home), "UV_CACHE_DIR": str(uv_cache)}.items():
+            scoped.setenv(name, value)
+        return _check_all(root)
+
+
+def _check_all(root: Path) -> Run:
+    """The repository served, the registry written, one ``check --all`` run and its report read."""
     repos = RepoFactory(root / "git")
     repos.create("escapes", {"pkg/mod.py": "x = 1\n", "requirements.txt": ""})
     work = repos.work_tree("escapes")
@@ -114,10 +124,7 @@ def escapes(tmp_path_factory: pytest.TempPathFactory, uv_cache: Path) -> Iterato
             if case.patch:
                 (registry / "patches" / f"{pid}.patch").write_text(NEW_FILE_PATCH.format(case.patch))
         (registry / "registry.toml").write_text(text)
-        home = root / "home"
-        home.mkdir()
-        env = {**os.environ, "HOME": str(home), "UV_CACHE_DIR": str(uv_cache), "AWREPRO_SANDBOX": "fallback",
-               "GIT_CONFIG_NOSYSTEM": "1"}
+        env = {**os.environ, "AWREPRO_SANDBOX": "fallback"}
         for name in ("AWREPRO_CACHE_DIR", "AWREPRO_REGISTRY", "AWREPRO_MIRROR", "GITHUB_STEP_SUMMARY"):
             env.pop(name, None)
         cache = root / "cache"
@@ -125,7 +132,7 @@ def escapes(tmp_path_factory: pytest.TempPathFactory, uv_cache: Path) -> Iterato
                                "--cache-dir", str(cache), "check", "--all", "-j", "2", "--json", str(root / "r.json")],
                               capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=600)
         results = {r["id"]: r for r in load_json(root / "r.json")["results"]}
-        yield Run(done.returncode, done.stdout + done.stderr, results, markers, cache / "checkouts")
+        return Run(done.returncode, done.stdout + done.stderr, results, markers, cache / "checkouts")
     finally:
         daemon.stop()
 
