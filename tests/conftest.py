@@ -11,6 +11,7 @@ import pytest
 
 from awrepro.cli import main
 from tests.gitfixtures import GitDaemon, RepoFactory
+from tests.processes import pid_reports  # noqa: F401 (a fixture for every test)
 
 _GIT_ENV = {
     "GIT_AUTHOR_NAME": "awrepro tests",

@@ -104,7 +104,7 @@ class GitDaemon:
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
             )
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # a loaded machine starts it slowly
         while time.monotonic() < deadline:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
@@ -282,15 +282,6 @@ def processes_in(folder: Path) -> list[int]:
         if cwd == str(folder) or cwd.startswith(f"{folder}/"):
             found.append(int(entry.name))
     return found
-
-
-def wait_until(condition, timeout: float = 30.0, interval: float = 0.005) -> bool:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return bool(condition())
 
 
 # ---------------------------------------------------------------- reading what fetch did

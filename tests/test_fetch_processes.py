@@ -25,9 +25,9 @@ from tests.gitfixtures import (
     processes_in,
     state,
     tmp_leftovers,
-    wait_until,
     write_registry,
 )
+from tests.processes import wait_until
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def kill(proc: subprocess.Popen[str]) -> None:
 
 def settle(cache: Path) -> None:
     """Wait until no process (an orphaned git of a killed run) works inside the cache any more."""
-    assert wait_until(lambda: not processes_in(cache), timeout=30), processes_in(cache)
+    assert wait_until(lambda: not processes_in(cache)), processes_in(cache)
 
 
 def test_two_processes_fetching_one_entry_at_once_share_one_fetch(
@@ -104,7 +104,7 @@ def test_a_run_killed_mid_transfer_leaves_nothing_trusted(awrepro, repos, proxy,
     registry = write_registry(tmp_path / "reg", demo_registry(git_code(proxy.url("demo"), pin)))
     run = awrepro(registry, cache_dir, "fetch", "demo")
 
-    assert wait_until(lambda: proxy.sent > 256 * 1024 or run.poll() is not None, timeout=30)
+    assert wait_until(lambda: proxy.sent > 256 * 1024 or run.poll() is not None)
     assert run.poll() is None, run.communicate()  # killed mid-way, not after
     kill(run)
     proxy.drop()  # the network goes too (git runs in a session of its own: it outlives a SIGKILLed awrepro)
@@ -130,7 +130,7 @@ def test_a_run_killed_with_its_git_mid_transfer_does_not_block_the_next(awrepro,
     pin = repos.create("demo", {"hello.py": "print('hi')\n", "data.bin": blob})
     registry = write_registry(tmp_path / "reg", demo_registry(git_code(proxy.url("demo"), pin)))
     run = awrepro(registry, cache_dir, "fetch", "demo")
-    assert wait_until(lambda: proxy.sent > 256 * 1024 or run.poll() is not None, timeout=30)
+    assert wait_until(lambda: proxy.sent > 256 * 1024 or run.poll() is not None)
     assert run.poll() is None, run.communicate()
 
     kill(run)
@@ -159,7 +159,7 @@ def test_a_run_killed_while_building_the_checkout(
     checkouts = cache_dir / "checkouts"
 
     building = lambda: any(checkouts.glob(".tmp-*/demo/.git/objects/info/alternates"))  # noqa: E731
-    assert wait_until(lambda: building() or run.poll() is not None, timeout=30)
+    assert wait_until(lambda: building() or run.poll() is not None)
     assert run.poll() is None, run.communicate()
     kill(run)
     settle(cache_dir)  # the orphaned checkout finishes into the temporary folder, which nobody renames
@@ -185,7 +185,7 @@ def test_a_leftover_of_a_killed_fetch_is_not_taken_for_a_force_pushed_commit(
     url = proxy.url("demo")
     registry = write_registry(tmp_path / "reg", demo_registry(git_code(url, doomed)))
     run = awrepro(registry, cache_dir, "fetch", "demo")
-    assert wait_until(lambda: proxy.sent > 256 * 1024 or run.poll() is not None, timeout=30)
+    assert wait_until(lambda: proxy.sent > 256 * 1024 or run.poll() is not None)
     assert run.poll() is None, run.communicate()
     kill(run)
     proxy.drop()
@@ -225,7 +225,7 @@ command = "true"
     checkouts = cache_dir / "checkouts"
     fixed = awrepro(registry, cache_dir, "fetch", "demo/fixed")  # same commit, its own checkout (patched)
     building = lambda: any(checkouts.glob(".tmp-*/demo/.git/objects/info/alternates"))  # noqa: E731
-    assert wait_until(lambda: building() or fixed.poll() is not None, timeout=30)
+    assert wait_until(lambda: building() or fixed.poll() is not None)
     assert fixed.poll() is None, fixed.communicate()
 
     plain = awrepro(registry, cache_dir, "fetch", "demo")  # starts while the patched one is being built

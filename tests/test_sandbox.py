@@ -16,16 +16,15 @@ from pathlib import Path
 import pytest
 
 from tests.commands.checkkit import (  # noqa: F401 (fixtures)
-    PidReports,
     Workspace,
     load_json,
     paper,
-    pid_reports,
     registry,
     uv_cache,
     ws,
 )
 from tests.gitfixtures import HttpServer, RepoFactory
+from tests.processes import PidReports, alive
 
 pytestmark = pytest.mark.slow
 
@@ -43,13 +42,6 @@ if os.fork() == 0:
 time.sleep(600)
 '''
 MODES = ["bwrap", "fallback"]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.fixture
@@ -86,7 +78,7 @@ def test_an_escaped_grandchild_dies_with_its_smoke_test(ws: Workspace, escapee_r
     check = _start(ws, mode, "demo", "--json", str(ws.root / "report.json"))
     try:
         [pid] = witness.wait(1)
-        assert _alive(pid)
+        assert alive(pid)
         if how == "ctrl-c":
             check.send_signal(signal.SIGINT)
         out, err = check.communicate(timeout=60)
@@ -95,7 +87,7 @@ def test_an_escaped_grandchild_dies_with_its_smoke_test(ws: Workspace, escapee_r
         check.wait()
     assert check.returncode == (1 if how == "timeout" else 130), out + err
     assert witness.gone(), f"pid {pid} outlived its smoke test ({mode}, {how})"
-    assert not _alive(pid)
+    assert not alive(pid)
     if how == "timeout":
         assert load_json(ws.root / "report.json")["results"][0]["status"] == "timeout"
     warned = "sandbox: " in err and "no PID namespace" in err

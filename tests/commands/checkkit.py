@@ -10,13 +10,18 @@ import json
 import os
 import re
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# Kept importable from here, beside the other check helpers; they live in tests.processes.
+from tests.processes import PidReports as PidReports
+from tests.processes import alive as alive
+from tests.processes import pid_reports as pid_reports
+from tests.processes import pid_sleeper as pid_sleeper
+from tests.processes import wait_for as wait_for
 
 RANDOM_COMMIT = "5d41402abc4b2a76b9719d911017c592ae2c8f1e"  # exists in no test repository
 
@@ -115,113 +120,6 @@ def table_row(out: str, entry_id: str) -> list[str]:
     rows = [line for line in out.splitlines() if line.split(" ", 1)[0] == entry_id and not RESULT_LINE.match(line)]
     assert len(rows) == 1, (entry_id, rows, out)
     return re.split(r"\s{2,}", rows[0].strip())
-
-
-class PidReports:
-    """Where processes of a smoke test report: an abstract Unix socket (no file: smoke tests write
-    nowhere outside, in the sandbox). The kernel tells each reporter's pid as this process sees it
-    (SO_PEERCRED), even from the sandbox's own PID namespace; a connection's end tells that every
-    process holding it is dead. Tests wait for these reports, never for a command line or a fixed time."""
-
-    def __init__(self) -> None:
-        import socket
-        import uuid
-
-        self.name = f"awrepro-test-{uuid.uuid4().hex}"
-        self.server = socket.socket(socket.AF_UNIX)
-        self.server.bind("\0" + self.name)
-        self.server.listen(64)
-        self.conns: list[socket.socket] = []
-        self.pids: list[int] = []
-
-    def wait(self, count: int, timeout: float = 60.0) -> list[int]:
-        """The pids of the first ``count`` reporters, once they all have reported."""
-        import socket
-        import struct
-
-        deadline = time.monotonic() + timeout
-        while len(self.conns) < count:
-            self.server.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                conn, _ = self.server.accept()
-            except TimeoutError:
-                raise AssertionError(f"only {len(self.conns)} of {count} processes reported: {self.pids}") from None
-            self.conns.append(conn)
-            self.pids.append(struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0])
-        return sorted(self.pids[:count])
-
-    def gone(self, timeout: float = 20.0) -> bool:
-        """True once every reporter's connection ended (all holders died); False after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        for conn in self.conns:
-            conn.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                if conn.recv(1) != b"":
-                    return False
-            except TimeoutError:
-                return False
-        return True
-
-    def close(self) -> None:
-        for pid in self.pids:
-            if alive(pid):
-                os.kill(pid, 9)
-        for sock in (*self.conns, self.server):
-            sock.close()
-
-
-def pid_sleeper(ready: PidReports) -> str:
-    """A shell command: a Python process that reports to ``ready``, then sleeps."""
-    return ("python -c 'import socket, time; s = socket.socket(socket.AF_UNIX); "
-            f"s.connect(\"\\0{ready.name}\"); time.sleep(300)'")
-
-
-def reported_pids(ready: PidReports, count: int, timeout: float = 60.0) -> list[int]:
-    """The pids ``count`` sleepers reported to ``ready``, once they all have."""
-    return ready.wait(count, timeout)
-
-
-@pytest.fixture
-def pid_reports():  # noqa: ANN201
-    """Makes ``PidReports``, closed (and what reported killed) at the end of the test."""
-    made: list[PidReports] = []
-
-    def make() -> PidReports:
-        made.append(PidReports())
-        return made[-1]
-
-    yield make
-    for reports in made:
-        reports.close()
-
-
-def alive(pid: int) -> bool:
-    """The process exists and is not a zombie (an orphan's zombie waits for a reaper that may not come)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def wait_for(condition: Callable[[], object], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
-def processes_with(token: str) -> list[int]:
-    """Pids of live processes whose command line contains ``token``."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if token in text and int(cmdline.parent.name) != os.getpid():
-            found.append(int(cmdline.parent.name))
-    return found
 
 
 def processes_started_under(folder: Path) -> list[int]:

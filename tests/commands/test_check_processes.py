@@ -13,14 +13,11 @@ from typing import Any
 from tests.commands.checkkit import (
     Project,
     Workspace,
-    alive,
     load_json,
     paper,
-    pid_reports,  # noqa: F401 (fixture)
     pid_sleeper,
     project,  # noqa: F401 (fixture)
     registry,
-    reported_pids,
     statuses,
     table_row,
     uv_cache,  # noqa: F401 (fixture)
@@ -52,7 +49,7 @@ def test_ctrl_c_kills_every_child_and_reports_every_entry(ws: Workspace, project
                                          "--markdown", str(markdown)),
                                  stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     try:
-        sleepers = reported_pids(ready, 2) + reported_pids(later_ready, 1)  # each reports its pid once it runs
+        ready.wait(2), later_ready.wait(1)  # each sleeper reports once it runs
         child.send_signal(signal.SIGINT)
         _, err = child.communicate(timeout=60)
     finally:
@@ -62,7 +59,7 @@ def test_ctrl_c_kills_every_child_and_reports_every_entry(ws: Workspace, project
 
     assert child.returncode == 130, err
     assert "interrupted: 1 of 4 entries finished and were recorded" in err
-    assert [pid for pid in sleepers if alive(pid)] == []
+    assert ready.gone() and later_ready.gone()  # every sleeper died: their connections ended
     # Every selected entry is accounted for, everywhere; those that did not finish are `interrupted`.
     expected = {"slow": "interrupted", "quick": "passed", "later": "interrupted", "never": "interrupted"}
     partial = load_json(report)
@@ -100,7 +97,7 @@ def test_sigterm_is_handled_like_ctrl_c(ws: Workspace, project: Project, pid_rep
     child = subprocess.Popen(ws.argv("check", "--all", "--json", str(ws.root / "r.json")), stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     try:
-        sleepers = reported_pids(ready, 1)
+        ready.wait(1)
         child.send_signal(signal.SIGTERM)
         child.wait(timeout=60)
     finally:
@@ -108,7 +105,7 @@ def test_sigterm_is_handled_like_ctrl_c(ws: Workspace, project: Project, pid_rep
             child.kill()
             child.wait()
     assert child.returncode == 130
-    assert [pid for pid in sleepers if alive(pid)] == []
+    assert ready.gone()
     partial = load_json(ws.root / "r.json")
     assert partial["interrupted"] is True and statuses(partial) == {"slow": "interrupted"}
 

@@ -20,7 +20,7 @@ from tests.commands.checkkit import (
     uv_cache,  # noqa: F401 (fixture)
     ws,  # noqa: F401 (fixture)
 )
-from tests.gitfixtures import wait_until
+from tests.processes import wait_until
 
 # The schema awrepro 0.1.0 wrote (user_version 0), with its ISO timestamps of one-second resolution.
 SCHEMA_V0 = """
@@ -51,7 +51,7 @@ def test_overlapping_runs_are_ordered_by_time_everywhere(ws: Workspace, project:
                                 stdin=subprocess.DEVNULL, text=True)
     try:
         holding = lambda: any("holding" in log.read_text() for log in ws.cache.glob("logs/*/entmax--main/smoke.log"))  # noqa: E731
-        assert wait_until(holding, timeout=60), "the first run's smoke test never started"
+        assert wait_until(holding), "the first run's smoke test never started"
         second.touch()
         short = ws.run("check", "entmax")  # run 2 starts after run 1 and finishes before it
         assert short.code == 0, short.out + short.err

@@ -1,4 +1,4 @@
-"""Fixtures for environment tests: a local wheel, an offline installer setup, registries and process scans.
+"""Fixtures for environment tests: a local wheel, an offline installer setup and registries.
 
 Nothing here reaches the network: the only package ever installed is ``tinypkg`` (and ``tinyextra``),
 wheels written by this file with :mod:`zipfile`, found through ``find_links``; every index is switched
@@ -11,10 +11,7 @@ import base64
 import hashlib
 import json
 import os
-import signal
 import sys
-import time
-import uuid
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -190,51 +187,3 @@ def printed_paths(out: str) -> dict[str, Path]:
         if len(parts) >= 3 and parts[-1].startswith("/"):
             found[parts[0]] = Path(parts[-1].strip())
     return found
-
-
-# ------------------------------------------------------------------ processes, found by a unique token
-
-
-def unique_token() -> str:
-    return f"awrepro-test-{uuid.uuid4().hex}"
-
-
-def pids_with(token: str) -> list[int]:
-    """Processes (not zombies: theirs is empty) whose command line contains ``token``."""
-    found = []
-    me = os.getpid()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == me:
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if token.encode() in cmdline:
-            found.append(int(entry.name))
-    return found
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())
-
-
-def kill_all_with(token: str) -> None:
-    for pid in pids_with(token):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-@pytest.fixture
-def token() -> Iterator[str]:
-    """A unique marker argument for processes a test starts; whatever still carries it is killed afterwards."""
-    value = unique_token()
-    yield value
-    kill_all_with(value)

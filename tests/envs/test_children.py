@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.envs.conftest import World, pids_with, wait_until
+from tests.envs.conftest import World
+from tests.processes import pid_sleeper
 
 pytestmark = pytest.mark.slow
 
@@ -21,47 +23,50 @@ def _check(world: World, registry: Path, report: Path, out: Path, *extra: str, t
         return subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, cwd=out.parent, timeout=timeout)
 
 
-def _sleeper(token: str, seconds: int = 300) -> str:
-    return f"python -c 'import time; time.sleep({seconds})' {token}"
-
-
 def _smoke_log(world: World) -> str:
     [log] = world.cache.glob("logs/*/demo--main/smoke.log")
     return log.read_text()
 
 
-def test_a_timed_out_smoke_test_leaves_no_process_behind(world: World, tmp_path: Path, token: str) -> None:
-    command = (f"{_sleeper(token)} & {_sleeper(token)} & "
-               f"sh -c \"{_sleeper(token)} & {_sleeper(token)}; echo never\" & "  # a child with a grandchild
+def test_a_timed_out_smoke_test_leaves_no_process_behind(world: World, tmp_path: Path, pid_reports) -> None:  # noqa: ANN001
+    ready = pid_reports()
+    sleeper = pid_sleeper(ready)
+    command = (f"{sleeper} & {sleeper} & "
+               f"sh -c {shlex.quote(f'{sleeper} & {sleeper}; echo never')} & "  # a child with a grandchild
                f"sleep 300 & echo all-started; wait")
-    registry = world.registry({"demo": {"smoke": {"command": command, "timeout": 2}}})
+    # 10 s: time for the four sleepers to start and report on a loaded machine before the timeout.
+    registry = world.registry({"demo": {"smoke": {"command": command, "timeout": 10}}})
     report, out = tmp_path / "report.json", tmp_path / "check.out"
 
-    done = _check(world, registry, report, out, timeout=120)
+    done = _check(world, registry, report, out, timeout=300)
     assert done.returncode == 1, out.read_text()
-    assert "all-started" in _smoke_log(world)  # the children really were started
+    assert "all-started" in _smoke_log(world)
+    ready.wait(4)  # the children really were started (their connections wait to be accepted) ...
     [result] = json.loads(report.read_text())["results"]
     assert result["status"] == "timeout", result
-    assert "timed out after 2 s" in result["note"]
-    assert wait_until(lambda: pids_with(token) == [], timeout=5), pids_with(token)
+    assert "timed out after 10 s" in result["note"]
+    assert ready.gone()  # ... and all of them died with the smoke test: their connections ended
 
 
 def test_a_detached_grandchild_holding_the_output_does_not_hang_the_runner(world: World, tmp_path: Path,
-                                                                            token: str) -> None:
-    # The smoke test waits until its grandchild is detached (else the group kill at its end could
-    # come first), then ends, leaving the grandchild with the output file open.
-    command = ("setsid sh -c \"touch $TMPDIR/detached; exec " + _sleeper(token) + "\" & "
+                                                                            pid_reports) -> None:  # noqa: ANN001
+    # The smoke test waits until its grandchild is detached and running (else the group kill at its
+    # end could come first), then ends, leaving the grandchild with the output file open.
+    ready = pid_reports()
+    sleeper = pid_sleeper(ready, touch="$TMPDIR/detached")
+    command = (f"setsid sh -c {shlex.quote('exec ' + sleeper)} & "
                "while [ ! -e $TMPDIR/detached ]; do sleep 0.05; done; echo done")
-    registry = world.registry({"demo": {"smoke": {"command": command, "expect": "^done", "timeout": 120}}})
+    registry = world.registry({"demo": {"smoke": {"command": command, "expect": "^done", "timeout": 300}}})
     report, out = tmp_path / "report.json", tmp_path / "check.out"
 
-    done = _check(world, registry, report, out, timeout=100)  # a hang raises TimeoutExpired
+    done = _check(world, registry, report, out, timeout=280)  # a hang raises TimeoutExpired
     assert done.returncode == 0, out.read_text()
     [result] = json.loads(report.read_text())["results"]
     assert result["status"] == "passed", result
     # The check did not wait for the sleeper: it ended with the smoke test (the sandbox's PID namespace,
     # or the fallback's sweep).
-    assert wait_until(lambda: pids_with(token) == [], timeout=10), pids_with(token)
+    ready.wait(1)
+    assert ready.gone()
 
 
 def test_secrets_of_the_caller_do_not_reach_children(world: World, cli, tmp_path: Path,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.commands.checkkit import alive, pid_reports, pid_sleeper  # noqa: F401 (pid_reports: fixture)
-from tests.envs.conftest import World, pids_with, wait_until
+from tests.envs.conftest import World
+from tests.processes import pid_sleeper
 
 pytestmark = pytest.mark.slow
 
@@ -24,14 +24,14 @@ pytestmark = pytest.mark.slow
     (signal.SIGTERM, ("demo", "other")),
     (signal.SIGTERM, ("demo",)),
 ], ids=["SIGINT-parallel", "SIGTERM-parallel", "SIGTERM-one"])
-def test_an_interrupted_setup_ends_its_builds(world: World, tmp_path: Path, token: str, sig: signal.Signals,
+def test_an_interrupted_setup_ends_its_builds(world: World, tmp_path: Path, sig: signal.Signals,
                                               names: tuple[str, ...], pid_reports) -> None:  # noqa: ANN001
     entries = {}
     ready = pid_reports()
     for name in names:  # steps that differ: one environment each, built at the same time
         # The step reports its pid once it runs (real readiness; no command-line matching), over a
         # socket: in the sandbox a step writes only its own environment.
-        step = f"{pid_sleeper(ready)} {token} {name}"
+        step = f"{pid_sleeper(ready)} {name}"
         entries[name] = {"env": world.env(steps=[step])}
     registry = world.registry(entries)
     command = [sys.executable, "-m", "awrepro", *world.args(registry), "setup", "--jobs", "2", *names]
@@ -40,14 +40,13 @@ def test_an_interrupted_setup_ends_its_builds(world: World, tmp_path: Path, toke
     with open(out, "wb") as handle:
         setup = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, cwd=tmp_path)
         try:
-            steps = ready.wait(len(names), timeout=300)  # two builds at once on a loaded machine
+            ready.wait(len(names))  # two builds at once on a loaded machine
             setup.send_signal(sig)
             code = setup.wait(timeout=60)  # not the 300 s of the steps
         finally:
             setup.kill()
             setup.wait()
     assert code == 130, out.read_text()
-    assert wait_until(lambda: not any(alive(pid) for pid in steps), timeout=30), steps
-    assert pids_with(token) == []
+    assert ready.gone()  # every step died: their connections ended
     assert world.markers() == []
     assert world.env_dirs() == []  # the interrupted builds were cleared away

@@ -10,22 +10,25 @@ from pathlib import Path
 
 import pytest
 
-from tests.envs.conftest import MARKER, World, pids_with, printed_paths, wait_until
+from tests.envs.conftest import MARKER, World, printed_paths
+from tests.processes import alive, descendants, pid_sleeper, wait_until
 
 pytestmark = pytest.mark.slow
 
 
-def _kill_when(command: list[str], ready, out: Path, cwd: Path) -> None:
-    """Start ``awrepro`` and SIGKILL it as soon as ``ready()`` holds."""
+def _kill_when(command: list[str], ready, out: Path, cwd: Path) -> list[int]:  # noqa: ANN001
+    """Start ``awrepro`` and SIGKILL it as soon as ``ready()`` holds; the processes it had started then."""
     with open(out, "wb") as handle:
         first = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, cwd=cwd)
         try:
-            assert wait_until(ready, timeout=120, interval=0.01), out.read_text()
+            assert wait_until(ready, interval=0.01), out.read_text()
+            children = descendants(first.pid)
             first.send_signal(signal.SIGKILL)
         finally:
             first.kill()
             first.wait()
     assert first.returncode == -signal.SIGKILL, out.read_text()
+    return children
 
 
 def _finish(world: World, command: list[str], leftover: Path, cwd: Path) -> Path:
@@ -48,20 +51,18 @@ def _finish(world: World, command: list[str], leftover: Path, cwd: Path) -> Path
     return prefix
 
 
-def test_a_build_killed_in_its_step_is_redone(world: World, tmp_path: Path, token: str) -> None:
+def test_a_build_killed_in_its_step_is_redone(world: World, tmp_path: Path, pid_reports) -> None:  # noqa: ANN001
     # The first build hangs in its step (installs done, marker not yet written) until it is killed;
     # the next build goes through. A step writes only its environment (the sandbox) and reads the
     # cache: the test tells it to hang with a file there, and counts its runs in the setup logs.
-    hang = world.cache / "hang-in-the-step"
-    step = (f"echo step-run; if [ -e {hang} ]; then touch \"$VIRTUAL_ENV/step-started\"; "
-            f"python -c 'import time; time.sleep(300)' {token}; fi")
+    hang, ready = world.cache / "hang-in-the-step", pid_reports()
+    step = f"echo step-run; if [ -e {hang} ]; then {pid_sleeper(ready)}; fi"
     registry = world.registry({"demo": {"env": world.env(steps=[step])}})
     command = [sys.executable, "-m", "awrepro", *world.args(registry), "setup", "demo"]
     world.cache.mkdir()
     hang.touch()
 
-    started = lambda: bool(list(world.envs.glob("*/step-started"))) and bool(pids_with(token))  # noqa: E731
-    _kill_when(command, started, tmp_path / "first.out", tmp_path)
+    _kill_when(command, lambda: ready.reported(1), tmp_path / "first.out", tmp_path)
     [leftover] = world.env_dirs()
     assert (leftover / "bin" / "python").exists()  # the build had got far: environment made, packages in
     assert not (leftover / MARKER).exists()
@@ -71,7 +72,7 @@ def test_a_build_killed_in_its_step_is_redone(world: World, tmp_path: Path, toke
     runs = [line for log in world.cache.glob("logs/*/demo--main.log") for line in log.read_text().splitlines()
             if line == "step-run"]
     assert runs == ["step-run", "step-run"]  # the step ran again, and only once more
-    assert pids_with(token) == []  # the killed build's process did not live on
+    assert ready.gone()  # the killed build's process did not live on
 
 
 def test_a_build_killed_while_creating_the_environment_is_redone(world: World, tmp_path: Path) -> None:
@@ -81,10 +82,11 @@ def test_a_build_killed_while_creating_the_environment_is_redone(world: World, t
     registry = world.registry({"demo": {"env": world.env(backend="pip")}})
     command = [sys.executable, "-m", "awrepro", *world.args(registry), "setup", "demo"]
 
-    _kill_when(command, lambda: bool(list(world.envs.glob("*/lib/python*/site-packages/pip"))),
-               tmp_path / "first.out", tmp_path)
+    killed = _kill_when(command, lambda: bool(list(world.envs.glob("*/lib/python*/site-packages/pip"))),
+                        tmp_path / "first.out", tmp_path)
     [leftover] = world.env_dirs()
     assert not (leftover / MARKER).exists()
 
-    prefix = _finish(world, command, leftover, tmp_path)
-    assert pids_with(str(prefix)) == []
+    _finish(world, command, leftover, tmp_path)
+    assert killed  # the killed run was making the environment (venv, pip) ...
+    assert wait_until(lambda: not any(alive(pid) for pid in killed)), killed  # ... and none of that lives on

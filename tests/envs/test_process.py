@@ -2,40 +2,41 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
 from awrepro import process
-from tests.envs.conftest import pids_with, wait_until
+from tests.processes import pid_sleeper
 
 
-def _sleeper(token: str) -> str:
-    return f"{sys.executable} -c 'import time; time.sleep(300)' {token}"
+def test_a_timeout_kills_the_whole_process_group(tmp_path: Path, pid_reports) -> None:  # noqa: ANN001
+    ready = pid_reports()
+    sleeper = pid_sleeper(ready, python=sys.executable)
+    # 10 s: time for both sleepers to start and report on a loaded machine before the timeout.
+    script = f"{sleeper} & sh -c {shlex.quote(sleeper)} & echo begun; wait"
 
-
-def test_a_timeout_kills_the_whole_process_group(tmp_path: Path, token: str) -> None:
-    started = tmp_path / "started"
-    script = f"{_sleeper(token)} & sh -c \"{_sleeper(token)}\" & touch {started}; echo begun; wait"
-
-    done = process.run(["/bin/sh", "-c", script], timeout=1, log_path=tmp_path / "log")
+    done = process.run(["/bin/sh", "-c", script], timeout=10, log_path=tmp_path / "log")
 
     assert done.timed_out
     assert done.returncode is None
     assert not done.ok
-    assert started.exists()
     assert "begun" in done.output
-    assert wait_until(lambda: pids_with(token) == [], timeout=5), pids_with(token)
+    ready.wait(2)  # both had started (their connections wait to be accepted) ...
+    assert ready.gone()  # ... and both died: their connections ended
 
 
-def test_children_left_behind_by_a_finished_command_are_ended(tmp_path: Path, token: str) -> None:
+def test_children_left_behind_by_a_finished_command_are_ended(tmp_path: Path, pid_reports) -> None:  # noqa: ANN001
+    ready = pid_reports()
     started = tmp_path / "started"
-    script = (f"sh -c \"touch {started}; exec {_sleeper(token)}\" & "
-              f"while [ ! -e {started} ]; do sleep 0.05; done; echo parent done")
-    done = process.run(["/bin/sh", "-c", script], timeout=60)
+    script = (f"{pid_sleeper(ready, python=sys.executable, touch=str(started))} & "
+              f"while [ ! -e {started} ]; do sleep 0.05; done; echo parent done")  # the child runs: end
+    done = process.run(["/bin/sh", "-c", script], timeout=300)
 
     assert done.ok and not done.timed_out
     assert done.output == "parent done\n"
-    assert wait_until(lambda: pids_with(token) == [], timeout=5), pids_with(token)
+    ready.wait(1)
+    assert ready.gone()
 
 
 def test_a_missing_program_is_exit_code_127_with_the_reason(tmp_path: Path) -> None:

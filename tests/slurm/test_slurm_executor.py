@@ -11,7 +11,6 @@ import json
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from tests.commands.checkkit import (
     Workspace,
     load_json,
     paper,
-    pid_reports,  # noqa: F401 (fixture)
     pid_sleeper,
     project,  # noqa: F401 (fixture)
     registry,
@@ -30,16 +28,10 @@ from tests.commands.checkkit import (
     uv_cache,  # noqa: F401 (fixture)
     ws,  # noqa: F401 (fixture)
 )
+from tests.processes import wait_for
 from tests.slurmcluster import Cluster
 
 SUBMITTED = re.compile(r"submitted job array (\d+) ")
-
-
-def wait_for(condition: Any, what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def job_fields(job: str) -> dict[str, str]:
