@@ -343,9 +343,13 @@ def test_quiet_prints_only_failures_and_color_follows_the_option_and_force_color
 def test_settings_file_beside_the_registry_then_environment_then_flags(ws: Workspace, project: Project,
                                                                         monkeypatch) -> None:  # noqa: ANN001
     code: dict[str, Any] = {"url": project.url, "commit": project.sha}
-    ws.write(registry(paper("slow", **code, command="sleep 2; echo done", expect="done"),
+    # `slow` ends only once `go` exists (smoke tests read the cache): it times out before, passes after,
+    # whatever the machine's load; 3 s timeouts leave `bad` time to fail on its own.
+    go = ws.cache / "go"
+    ws.write(registry(paper("slow", **code, command=f"while [ ! -e {go} ]; do sleep 0.05; done; echo done",
+                            expect="done"),
                       paper("bad", **code, command="exit 3")))
-    (ws.root / "awrepro.toml").write_text('timeout = 1\nfail_on = "never"\njobs = 2\n'
+    (ws.root / "awrepro.toml").write_text('timeout = 3\nfail_on = "never"\njobs = 2\n'
                                           'db = "state/results.db"\njson = "reports/check.json"\n')
     done = ws.run("check", "--all")
     assert done.code == 0, done.out  # fail_on = "never" from the file
@@ -354,11 +358,13 @@ def test_settings_file_beside_the_registry_then_environment_then_flags(ws: Works
     assert (ws.root / "state" / "results.db").is_file() and not (ws.cache / "results.db").exists()
     assert json.loads(ws.run("status", "--json").out)[0]["status"] == "timeout"  # the file's db, for status too
 
-    monkeypatch.setenv("AWREPRO_TIMEOUT", "30")  # the environment beats the file
+    go.touch()
+    monkeypatch.setenv("AWREPRO_TIMEOUT", "300")  # the environment beats the file
     monkeypatch.setenv("AWREPRO_FAIL_ON", "any")
     assert ws.run("check", "slow").code == 0
     assert ws.run("check", "--all").code == 1
-    assert ws.run("check", "slow", "--timeout", "1", "--fail-on", "never").code == 0  # flags beat both
+    go.unlink()
+    assert ws.run("check", "slow", "--timeout", "3", "--fail-on", "never").code == 0  # flags beat both
     assert json.loads(ws.run("history", "slow", "--json").out)["runs"][0]["status"] == "timeout"
 
     (ws.root / "awrepro.toml").write_text("jobz = 2\n")

@@ -30,7 +30,7 @@ class LinkServer:
 
     /ok 200 · /no-head 405 to HEAD, 200 to GET · /moved 301 -> /ok · /moved-308 308 -> /ok ·
     /temporary 302 -> /ok · /gone 404 · /busy 429 (Retry-After: 1) once, then 200 ·
-    /limited always 429 (Retry-After: 1) · /down always 503 · /slow answers after 3 s ·
+    /limited always 429 (Retry-After: 1) · /down always 503 · /slow answers after 10 s ·
     /wait/N 0.3 s each (requests in flight to them are counted)
     """
 
@@ -75,7 +75,7 @@ class LinkServer:
                 if path == "/down":
                     return self._send(503, {"Retry-After": "0"})
                 if path == "/slow":
-                    time.sleep(3)
+                    time.sleep(10)  # well past the tests' --timeout 3, which a loaded machine needs
                     return self._send(200)
                 if path.startswith("/wait/"):
                     time.sleep(0.3)

@@ -64,7 +64,7 @@ def test_every_kind_of_answer(cli, server: LinkServer, github: FakeGitHub, tmp_p
     registry = _registry(tmp_path, server, github)
     cache = tmp_path / "cache"
     summary = tmp_path / "links.md"
-    result = cli("--registry", str(registry), "--cache-dir", str(cache), "links", "--json", "--timeout", "1",
+    result = cli("--registry", str(registry), "--cache-dir", str(cache), "links", "--json", "--timeout", "3",
                  "--per-host", "2", "--markdown", str(summary))
     assert result.code == 1, result.err  # broken links
     report = json.loads(result.out)
