@@ -157,6 +157,12 @@ def init_bare(path: Path) -> None:
 
 def fetch_commit(repo: Path, url: str, commit: str, *, allow_file: bool, log_path: Path | None = None,
                  blobless: bool = False) -> None:
+    """Bring ``commit`` into the bare ``repo``: shallow by SHA first, then the full refs if refused.
+
+    The commit is kept by a ref ``refs/awrepro/pins/SHA`` so that git's own gc never drops it.
+    ``blobless`` fetches commits and trees only (a partial clone): the blobs a sparse checkout
+    needs come afterwards, by ``fetch_blobs``.
+    """
     try:
         _fetch_commit(repo, url, commit, allow_file=allow_file, log_path=log_path, blobless=blobless)
     except BaseException:
@@ -166,12 +172,6 @@ def fetch_commit(repo: Path, url: str, commit: str, *, allow_file: bool, log_pat
 
 def _fetch_commit(repo: Path, url: str, commit: str, *, allow_file: bool, log_path: Path | None,
                   blobless: bool) -> None:
-    """Bring ``commit`` into the bare ``repo``: shallow by SHA first, then the full refs if refused.
-
-    The commit is kept by a ref ``refs/awrepro/pins/SHA`` so that git's own gc never drops it.
-    ``blobless`` fetches commits and trees only (a partial clone): the blobs a sparse checkout
-    needs come afterwards, by ``fetch_blobs``.
-    """
     check_url(url, allow_file=allow_file)
     source = url
     if blobless or is_partial(repo):
