@@ -8,10 +8,14 @@
     <cache>/results.db  SQLite history of every check
     <cache>/links.db    link results of ``awrepro links`` (good ones, for a day)
     <cache>/registries/ one file per registry that used this cache, holding its path (gc keeps what each needs)
+
+A cache that cannot be written (a read-only mount) serves the commands that only read it; every
+command that writes stops where it takes the cache's lock (``in_use``, ``exclusively``), before any work.
 """
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import stat
@@ -78,17 +82,27 @@ class Cache:
     def links_db(self) -> Path:
         return self.root / "links.db"
 
+    def writable(self) -> bool:
+        return unwritable(self.root) is None
+
+    def require_writable(self) -> None:
+        """Stop a command that writes to the cache before any work when it cannot (exit 2, one line)."""
+        require_writable(self.root, "the cache", f"set {ENV_CACHE_DIR} or --cache-dir to a writable folder")
+
     def in_use(self) -> AbstractContextManager[None]:
         """Held (shared) by every command that builds or reads cache entries, so gc never
-        removes something a running command is building or using."""
+        removes something a running command is building or using. Taking it is where every such
+        command stops when the cache cannot be written: the lock file is its first write."""
         from awrepro import locks
 
+        self.require_writable()
         return locks.shared(self.root / "in-use.lock")
 
     def exclusively(self) -> AbstractContextManager[bool]:
         """Whether the cache is ours alone (no other command holds ``in_use``), without waiting."""
         from awrepro import locks
 
+        self.require_writable()
         return locks.exclusive_or_none(self.root / "in-use.lock")
 
     def new_log_folder(self, command: str) -> Path:
@@ -120,7 +134,7 @@ class Cache:
             temporary.write_bytes(os.fsencode(path))
             os.replace(temporary, record)
         except OSError:
-            pass  # a read-only cache: nothing can be built in it either
+            pass  # best effort (a full disk): the command's own writes will say so
 
     def known_registries(self) -> dict[Path, Path]:
         """Each recorded registry's path, and the record that names it."""
@@ -138,6 +152,31 @@ class Cache:
 
     def __repr__(self) -> str:
         return f"<Cache {self.root}>"
+
+
+def unwritable(folder: Path) -> int | None:
+    """Why nothing can be made in ``folder`` (or, while it does not exist, in its nearest existing
+    parent): EROFS or EACCES; None when something can. A read-only filesystem is told by its mount
+    flags, so root (whom permission bits do not stop) learns it too."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None:
+        return None
+    try:
+        if os.statvfs(existing).f_flag & os.ST_RDONLY:
+            return errno.EROFS
+    except OSError:
+        return None  # cannot tell: the write itself will say
+    return None if os.access(existing, os.W_OK | os.X_OK) else errno.EACCES
+
+
+def require_writable(folder: Path, what: str, way_out: str) -> None:
+    """Raise UsageError (one line: ``what`` ``folder``, why, ``way_out``) when ``folder`` cannot be written."""
+    code = unwritable(folder)
+    if code is not None:
+        from awrepro.errors import UsageError
+
+        state = "read-only" if code == errno.EROFS else "not writable"
+        raise UsageError(f"{what} {folder} is {state} ({os.strerror(code)}); {way_out}")
 
 
 def inodes(path: Path) -> dict[tuple[int, int], tuple[int, int]]:

@@ -66,17 +66,17 @@ class Settings:
         return self.pick("db", given) or self.cache().results_db
 
     def load_registry(self, memo: bool = True) -> "LoadedRegistry":
-        """``memo``: keep the validated registry in the cache (a dry run writes nothing there)."""
+        """``memo``: keep the validated registry in the cache (a dry run writes nothing there; a
+        read-only cache only lends the memo it has)."""
         from awrepro import registry
-        from awrepro.cache import resolve_root
+        from awrepro.cache import Cache, resolve_root
 
         path = registry.discover(self.registry, os.environ, Path.cwd())
-        cache_root = resolve_root(self.cache_dir, os.environ)
-        loaded = registry.load(path, cache_root=cache_root if memo else None)
-        if memo:
-            from awrepro.cache import Cache
-
-            Cache(cache_root).remember_registry(loaded.path)  # gc under any registry keeps what this one needs
+        cache = Cache(resolve_root(self.cache_dir, os.environ))
+        keep = memo and cache.writable()
+        loaded = registry.load(path, cache_root=cache.root if memo else None, keep_memo=keep)
+        if keep:
+            cache.remember_registry(loaded.path)  # gc under any registry keeps what this one needs
         return loaded
 
     def editable_registry(self) -> Path:
@@ -591,7 +591,10 @@ def bump(
     settings = _settings(ctx)
     path = settings.editable_registry()
     entry = registry.load(path).select([entry_id])[0]
-    checker = (lambda: command.check_on_new_pin(path, entry_id, settings.cache(), allow_file=allow_file)) if check else None
+    cache = settings.cache()
+    if check:
+        cache.require_writable()  # before the pin moves, not after
+    checker = (lambda: command.check_on_new_pin(path, entry_id, cache, allow_file=allow_file)) if check else None
     _exit(command.run(path, entry, to=to, cooldown=cooldown, check=checker, allow_file=allow_file))
 
 

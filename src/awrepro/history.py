@@ -96,16 +96,23 @@ _COLUMNS = ", ".join(Record._fields)
 
 @contextmanager
 def connect(path: Path, *, write: bool = False) -> Iterator["sqlite3.Connection"]:
-    """The database at ``path``, created or migrated to the current schema.
+    """The database at ``path``, with every fault turned into one message naming the file and the way out.
 
-    With ``write`` it is also checked for damage and for being writable, so that a command
-    that records results stops before its work, not after it. Every database fault becomes
-    one message naming the file and the way out.
+    With ``write`` (a command that records results) it is created or migrated to the current schema,
+    and checked for damage and for being writable, so that the command stops before its work, not
+    after it. Without, the existing database is only read (see ``_reading``).
     """
     import sqlite3  # only when there is a database: `list` without history skips the import
 
     from awrepro.errors import UsageError
 
+    if not write:
+        try:
+            with _reading(path) as conn:
+                yield conn
+        except sqlite3.DatabaseError as exc:
+            raise database_error(path, exc) from None
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
@@ -114,13 +121,49 @@ def connect(path: Path, *, write: bool = False) -> Iterator["sqlite3.Connection"
     try:
         try:
             _prepare(conn, path)
-            if write:
-                _check_writable(conn, path)
+            _check_writable(conn, path)
         except sqlite3.DatabaseError as exc:
             raise database_error(path, exc) from None
         yield conn
     except sqlite3.DatabaseError as exc:
         raise database_error(path, exc) from None
+    finally:
+        conn.close()
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator["sqlite3.Connection"]:
+    """The existing database, read only: no lock taken, no file made, nothing migrated where it
+    cannot be written (a read-only cache). A database of an older schema is migrated in place
+    where it can be written, as a newer awrepro does; elsewhere a private copy is migrated and read."""
+    from awrepro import dbfile
+
+    with dbfile.read_only(path) as conn:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            yield conn
+            return
+    if version > SCHEMA_VERSION:
+        raise _newer(path, version)
+    from awrepro.cache import unwritable
+
+    if unwritable(path.parent) is None:
+        with _migrated(path, path) as conn:
+            yield conn
+        return
+    with dbfile.private_copy(path) as copy, _migrated(copy, path) as conn:
+        yield conn
+
+
+@contextmanager
+def _migrated(path: Path, shown: Path) -> Iterator["sqlite3.Connection"]:
+    """A read-write connection to ``path``, migrated to the current schema (messages name ``shown``)."""
+    import sqlite3
+
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    try:
+        _prepare(conn, shown)
+        yield conn
     finally:
         conn.close()
 
@@ -165,15 +208,11 @@ def _prepare(conn: "sqlite3.Connection", path: Path) -> None:
 
 def _migrate(conn: "sqlite3.Connection", path: Path) -> None:
     """Bring the database to SCHEMA_VERSION in one transaction (another process may be doing the same)."""
-    from awrepro.errors import UsageError
-
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise UsageError(f"the results database {path} was written by a newer awrepro (schema {version}; "
-                             f"this one knows up to {SCHEMA_VERSION})",
-                             hint="Upgrade awrepro, or use another database: --db PATH (or $AWREPRO_DB).")
+            raise _newer(path, version)
         if version == 0:
             for statement in SCHEMA.split(";"):  # executescript would commit the transaction
                 if statement.strip():
@@ -185,6 +224,14 @@ def _migrate(conn: "sqlite3.Connection", path: Path) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def _newer(path: Path, version: int) -> "UsageError":
+    from awrepro.errors import UsageError
+
+    return UsageError(f"the results database {path} was written by a newer awrepro (schema {version}; "
+                      f"this one knows up to {SCHEMA_VERSION})",
+                      hint="Upgrade awrepro, or use another database: --db PATH (or $AWREPRO_DB).")
 
 
 def _check_writable(conn: "sqlite3.Connection", path: Path) -> None:

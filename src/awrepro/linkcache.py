@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from awrepro.links import CACHEABLE, Outcome
@@ -28,15 +29,26 @@ CREATE TABLE IF NOT EXISTS links (
 
 
 class LinkCache:
-    def __init__(self, path: Path, ttl: float) -> None:
+    """``writable`` False (a read-only cache): the results already kept are read, nothing is kept."""
+
+    def __init__(self, path: Path, ttl: float, *, writable: bool = True) -> None:
         self.ttl = ttl
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=30, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(_SCHEMA)
+        self.writable = writable
+        self._db: sqlite3.Connection | None = None
+        self._reading: ExitStack | None = None
+        if writable:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=30, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(_SCHEMA)
+        elif path.exists():
+            from awrepro import dbfile
+
+            self._reading = ExitStack()
+            self._db = self._reading.enter_context(dbfile.read_only(path))
 
     def get(self, url: str) -> Outcome | None:
-        if self.ttl <= 0:
+        if self.ttl <= 0 or self._db is None:
             return None
         row = self._db.execute("SELECT status, http_status, final_url, suggestion, note, checked_at FROM links "
                                "WHERE url = ?", (url,)).fetchone()
@@ -45,6 +57,8 @@ class LinkCache:
         return Outcome(row[0], row[1], row[2], row[3], row[4])
 
     def put(self, url: str, outcome: Outcome) -> None:
+        if self._db is None or not self.writable:
+            return
         if outcome.status not in CACHEABLE:
             self._db.execute("DELETE FROM links WHERE url = ?", (url,))
         else:
@@ -54,4 +68,7 @@ class LinkCache:
         self._db.commit()
 
     def close(self) -> None:
-        self._db.close()
+        if self._reading is not None:
+            self._reading.close()
+        elif self._db is not None:
+            self._db.close()

@@ -155,10 +155,11 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def load(path: Path, cache_root: Path | None = None) -> LoadedRegistry:
+def load(path: Path, cache_root: Path | None = None, *, keep_memo: bool = True) -> LoadedRegistry:
     """Read and validate a registry; raise InvalidRegistryError listing every problem.
 
-    With ``cache_root``, a registry whose exact text was validated before is not validated again.
+    With ``cache_root``, a registry whose exact text was validated before is not validated again;
+    a newly validated one is kept there unless ``keep_memo`` is False (a cache that cannot be written).
     """
     shown = display_path(path)
     text = read_text(path, shown)
@@ -166,7 +167,7 @@ def load(path: Path, cache_root: Path | None = None) -> LoadedRegistry:
     papers = _read_memo(memo, text) if memo else None
     if papers is None:
         papers = _parse_and_validate(text, shown)
-        if memo:
+        if memo and keep_memo:
             _write_memo(memo, text, papers)
     return LoadedRegistry(path, papers_from_dict(papers), text)
 

@@ -8,6 +8,7 @@ Each check is ``ok``, ``warning`` (works, but something is off or slow) or ``mis
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import time
@@ -16,8 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from awrepro import console
-from awrepro.cache import Cache, human_size
-from awrepro.constants import EXIT_FAILED, EXIT_OK
+from awrepro.cache import Cache, human_size, unwritable
+from awrepro.constants import ENV_CACHE_DIR, EXIT_FAILED, EXIT_OK
 from awrepro.registry import LoadedRegistry
 
 OK, WARNING, MISSING = "ok", "warning", "missing"
@@ -206,7 +207,13 @@ def _disk(cache: Cache) -> list[Check]:
     from awrepro.commands.cache_info import sizes
 
     total = sum(sizes(cache).values()) if cache.root.exists() else 0
-    checks = [Check("cache", OK, f"{cache.root}: {human_size(total)}")]
+    code = unwritable(cache.root)
+    if code is None:
+        checks = [Check("cache", OK, f"{cache.root}: {human_size(total)}")]
+    else:
+        checks = [Check("cache", WARNING, f"{cache.root}: {human_size(total)}, cannot be written ({os.strerror(code)}): "
+                        "commands that only read it work, the others stop",
+                        f"set {ENV_CACHE_DIR} or --cache-dir to a writable folder to fetch, set up or check")]
     existing = next(p for p in (cache.root, *cache.root.parents) if p.exists())
     free = shutil.disk_usage(existing).free
     if free < LOW_DISK:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from awrepro import archives, console, sources
@@ -19,8 +20,9 @@ from awrepro.registry import LoadedRegistry
 
 def run(registry: LoadedRegistry, cache: Cache, *, dry_run: bool, only_this_registry: bool = False,
         log_days: int = 30) -> int:
-    with cache.exclusively() as alone:
-        if not alone and not dry_run:
+    # A dry run removes nothing, so it takes no lock: it lists a read-only cache too.
+    with nullcontext(True) if dry_run else cache.exclusively() as alone:
+        if not alone:
             raise UsageError("another awrepro command is using the cache; run gc when it has finished")
         registries = [registry] if only_this_registry else _registries(registry, cache, forget=not dry_run)
         used: set[Path] = set()

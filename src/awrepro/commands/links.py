@@ -70,7 +70,7 @@ def collect(entries: list[Entry]) -> list[Link]:
 
 def run(entries: list[Entry], cache: Cache, settings: Settings, *, as_json: bool, markdown: Path | None) -> int:
     found = collect(entries)
-    link_cache = LinkCache(cache.links_db, settings.ttl)
+    link_cache = LinkCache(cache.links_db, settings.ttl, writable=cache.writable())
     try:
         todo = []
         for link in found:

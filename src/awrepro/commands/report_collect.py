@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from awrepro import history, process
+from awrepro.cache import require_writable
 from awrepro.commands.check import conclude
 from awrepro.executors import slurm
 from awrepro.progress import Board
@@ -20,6 +21,8 @@ def run(run_dir: Path) -> int:
     folder = run_dir / "slurm"
     state = slurm.RunState.load(folder)
     meta = state.meta
+    for where, what in ((folder, "the run folder"), (Path(meta["db"]).parent, "the folder of the results database")):
+        require_writable(where, what, "collect the run where its cache can be written")
     slurm.check_tools()
     finished = [Result.from_dict(r) for r in state.finished]
     run_id, digests = int(meta["run_id"]), dict(meta["digests"])
