@@ -156,11 +156,13 @@ class Cache:
 
 def unwritable(folder: Path) -> int | None:
     """Why nothing can be made in ``folder`` (or, while it does not exist, in its nearest existing
-    parent): EROFS or EACCES; None when something can. A read-only filesystem is told by its mount
+    parent): EROFS, EACCES or ENOTDIR; None when something can. A read-only filesystem is told by its mount
     flags, so root (whom permission bits do not stop) learns it too."""
     existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
     if existing is None:
         return None
+    if not existing.is_dir():
+        return errno.ENOTDIR
     try:
         if os.statvfs(existing).f_flag & os.ST_RDONLY:
             return errno.EROFS

@@ -17,13 +17,14 @@ from awrepro.registry import LoadedRegistry
 
 def _registry(params: Mapping[str, Any]) -> LoadedRegistry | None:
     from awrepro import registry
-    from awrepro.cache import resolve_root
+    from awrepro.cache import Cache, resolve_root
     from awrepro.errors import AwreproError
 
     explicit, cache_dir = (Path(v) if v else None for v in (params.get("registry"), params.get("cache_dir")))
     try:
         path = registry.discover(explicit, os.environ, Path.cwd())
-        return registry.load(path, cache_root=resolve_root(cache_dir, os.environ))
+        cache = Cache(resolve_root(cache_dir, os.environ))
+        return registry.load(path, cache_root=cache.root, keep_memo=cache.writable())
     except (AwreproError, OSError, ValueError):
         return None
 

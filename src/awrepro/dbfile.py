@@ -1,7 +1,9 @@
-"""SQLite files opened for reading only: no write, no lock, no new file, also on a read-only filesystem.
+"""SQLite files opened only to be read: no write, no lock file left, also on a read-only filesystem.
 
-A reader of a database in WAL mode needs the WAL index (``NAME-shm``), which SQLite makes beside
-the file. Where that folder cannot be written:
+In a folder that can be written, a plain connection that issues only reads: SQLite makes the WAL
+files a reader needs (``NAME-wal``, ``NAME-shm``) and removes them when it closes, so the folder is
+left as it was (a ``mode=ro`` connection could not remove them: it would leave both behind).
+Where the folder cannot be written:
 
 - a ``-shm`` is there (a writer has the database open, or was killed): ``mode=ro`` reads with it;
 - there is no journal content (the last writer closed the database, which folds the WAL into the
@@ -26,13 +28,17 @@ _JOURNALS = ("-wal", "-journal")
 
 
 @contextmanager
-def read_only(path: Path, timeout: float = 30.0) -> Iterator[sqlite3.Connection]:
-    """The existing database at ``path``, read only. Raises sqlite3.Error as SQLite words it."""
-    try:
-        conn = _open(path, "mode=ro", timeout)
-    except sqlite3.OperationalError:
-        if unwritable(path.parent) is None:
-            raise  # not the folder's fault: the error is the database's own
+def for_reading(path: Path, timeout: float = 30.0) -> Iterator[sqlite3.Connection]:
+    """The existing database at ``path``, to read. Raises sqlite3.Error as SQLite words it."""
+    conn: sqlite3.Connection | None
+    if unwritable(path.parent) is None:
+        conn = _open(path, "mode=rw", timeout)
+    else:
+        try:
+            conn = _open(path, "mode=ro", timeout)
+        except sqlite3.OperationalError:
+            conn = None  # no WAL index, and none can be made
+    if conn is None:
         if any(_has_content(path.with_name(path.name + suffix)) for suffix in _JOURNALS):
             with private_copy(path) as copy, closing(sqlite3.connect(copy, timeout=timeout, isolation_level=None)) as conn:
                 yield conn

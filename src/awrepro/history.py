@@ -138,7 +138,7 @@ def _reading(path: Path) -> Iterator["sqlite3.Connection"]:
     where it can be written, as a newer awrepro does; elsewhere a private copy is migrated and read."""
     from awrepro import dbfile
 
-    with dbfile.read_only(path) as conn:
+    with dbfile.for_reading(path) as conn:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version == SCHEMA_VERSION:
             yield conn

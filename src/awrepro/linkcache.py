@@ -45,7 +45,7 @@ class LinkCache:
             from awrepro import dbfile
 
             self._reading = ExitStack()
-            self._db = self._reading.enter_context(dbfile.read_only(path))
+            self._db = self._reading.enter_context(dbfile.for_reading(path))
 
     def get(self, url: str) -> Outcome | None:
         if self.ttl <= 0 or self._db is None:

@@ -47,7 +47,7 @@ def _registries(current: LoadedRegistry, cache: Cache, *, forget: bool) -> list[
                 record.unlink(missing_ok=True)
             continue
         try:
-            found.append(registry_module.load(path, cache_root=cache.root))
+            found.append(registry_module.load(path, cache_root=cache.root, keep_memo=cache.writable()))
         except AwreproError as exc:
             raise UsageError(f"{path} used this cache and cannot be read ({exc.message}), so gc cannot tell "
                              "what it needs", hint="Fix that registry, or run gc --only-this-registry to keep "
