@@ -591,10 +591,11 @@ def bump(
     settings = _settings(ctx)
     path = settings.editable_registry()
     entry = registry.load(path).select([entry_id])[0]
-    cache = settings.cache()
+    checker = None
     if check:
+        cache = settings.cache()
         cache.require_writable()  # before the pin moves, not after
-    checker = (lambda: command.check_on_new_pin(path, entry_id, cache, allow_file=allow_file)) if check else None
+        checker = lambda: command.check_on_new_pin(path, entry_id, cache, allow_file=allow_file)  # noqa: E731
     _exit(command.run(path, entry, to=to, cooldown=cooldown, check=checker, allow_file=allow_file))
 
 
