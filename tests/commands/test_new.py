@@ -305,16 +305,20 @@ def test_a_package_installed_without_its_dependencies_counts_as_declared(setting
     # parentpkg.gone, which only 1.x has.
     setting.index.add_sdist("badbuild", "1.0", "2019-01-01T00:00:00Z", "raise SystemExit('badbuild needs a compiler')\n")
     setting.index.add("parentpkg", "1.0", "2019-06-01T00:00:00Z", "", submodules={"gone": "X = 1\n"})
-    setting.index.add("parentpkg", "2.0", "2020-06-01T00:00:00Z", "", requires=("badbuild",))
+    setting.index.add("parentpkg", "2.0", "2020-06-01T00:00:00Z", "", requires=("badbuild", "yacs"))
     setting.repos.create("usesold", {"requirements.txt": "parentpkg\n", "usesold.py": "import parentpkg.gone\n" + NET})
     into = setting.tmp / "r.toml"
     done = cli("--cache-dir", str(setting.tmp / "cache"), "new", setting.daemon.url("usesold"), "--into", str(into),
-               "--max-tries", "4")
+               "--max-tries", "5")
     assert done.code == 0, done.out + done.err
-    assert "usesold  reached smoke in 3 tries" in done.out  # no try moves badbuild to a release it does not have
+    # 1: badbuild fails (no try moves it to a release it does not have), 2: by name it still does
+    # not build, 3: parentpkg.gone is missing, 4: passes
+    assert "usesold  reached smoke in 4 tries" in done.out, done.out
     impl = _impl(into, "usesold")
     assert impl["env"]["no_deps"] == ["parentpkg<2"]
-    assert "parentpkg" not in impl["env"]["requirements"]  # never added back beside the --no-deps one
+    assert impl["env"]["requirements"] == ["torch==2.13.0", "yacs"]  # parentpkg never added back
+    assert ("badbuild==1.0 (needed by parentpkg==2.0) does not build on this Python: parentpkg==2.0 installed "
+            "without its dependencies; its requirements listed by name instead: badbuild, yacs") in impl["notes"]
     assert "parentpkg<2: parentpkg.gone is gone in parentpkg 2.0" in impl["notes"]
 
 

@@ -23,6 +23,7 @@ from awrepro.infer.resolve import (
     release_at,
     releases_of,
     requirement_name,
+    requires_of,
 )
 
 NUMPY_ALIASES = re.compile(r"module 'numpy' has no attribute '(float|int|bool|object|long|complex|str|unicode)'|"
@@ -110,17 +111,15 @@ def _repair_install(candidate: Candidate, output: str) -> str | None:
             target = f"{moved[1]} ({moved[0]}), the first release with a wheel for this Python" if moved else "today's release"
             candidate.notes.append(f"{pinned} does not build on this Python: the next candidate, {target}")
             return candidate.notes[-1]
-        if candidate.exclude_newer and candidate.exempt.get(name) is not None:
+        parent = _brought_by(output, raw) if name not in candidate.requirements.names() else None
+        # Moved forward already and still this release: the package that brings it pins it there.
+        if candidate.exclude_newer and candidate.exempt.get(name) is not None and not parent:
             candidate.exempt[name] = None
             candidate.notes.append(f"{pinned} does not build on this Python: the next candidate, today's release")
             return candidate.notes[-1]
         if name not in candidate.requirements.names():
-            if (parent := _brought_by(output, raw)) and parent[0] not in TORCH_FAMILY:
-                pinned_parent = f"{parent[0]}=={parent[1]}"
-                candidate.requirements.replace(parent[0], None, f"{pinned} (needed by {pinned_parent}) does not build "
-                                               f"on this Python: {pinned_parent} installed without its dependencies")
-                candidate.no_deps.append(pinned_parent)
-                return candidate.notes[-1]
+            if parent and parent[0] not in TORCH_FAMILY:
+                return _without_dependencies(candidate, pinned, parent)
             continue
         line = next(ln for ln in candidate.requirements.lines if requirement_name(ln) == name)
         if _constrained(line):
@@ -147,6 +146,24 @@ def _repair_install(candidate: Candidate, output: str) -> str | None:
 
 BUILD_EXT = "python setup.py build_ext --inplace"
 DEVELOP = "python setup.py develop --no-deps"
+
+
+def _without_dependencies(candidate: Candidate, pinned: str, parent: tuple[str, str]) -> str:
+    """The package that brings in one that does not build goes in with --no-deps; what it
+    requires is listed by name (the one that did not build too: by name it may take a release
+    that installs), so the date bound picks their versions instead of its pins."""
+    pinned_parent = f"{parent[0]}=={parent[1]}"
+    candidate.requirements.replace(parent[0], None, f"{pinned} (needed by {pinned_parent}) does not build "
+                                   f"on this Python: {pinned_parent} installed without its dependencies")
+    candidate.no_deps.append(pinned_parent)
+    listed = []
+    for name in requires_of(*parent, candidate.index_urls):
+        if name not in TORCH_FAMILY and name not in candidate.declared():
+            candidate.requirements.add(name)
+            listed.append(name)
+    if listed:
+        candidate.notes[-1] += f"; its requirements listed by name instead: {', '.join(listed)}"
+    return candidate.notes[-1]
 
 
 def _develop_instead(candidate: Candidate, command: str, output: str) -> str | None:

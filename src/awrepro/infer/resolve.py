@@ -10,9 +10,11 @@ releases last. torch is always the local wheel's version, whatever the repositor
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from awrepro.infer.analysis import Analysis, Module
 from awrepro.infer.names import TORCH_FAMILY, distribution_for
@@ -156,22 +158,11 @@ def first_installable_after(releases: list[Release], cutoff: datetime) -> Releas
 
 def releases_of(name: str, index_urls: list[str]) -> list[Release]:
     """A distribution's releases, oldest first, from the first index that gives upload times (PEP 691/700)."""
-    import httpx
     from packaging.tags import sys_tags
     from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
     tags = set(sys_tags())
-    for url in index_urls:
-        if not url.startswith(("http://", "https://")):
-            continue
-        try:
-            response = httpx.get(f"{url.rstrip('/')}/{normalize(name)}/", timeout=30, follow_redirects=True,
-                                 headers={"Accept": "application/vnd.pypi.simple.v1+json"})
-            data = response.json() if response.status_code == 200 else None
-        except (httpx.HTTPError, ValueError):
-            continue
-        if not isinstance(data, dict) or not isinstance(data.get("files"), list):
-            continue
+    for _, data in _pages(name, index_urls):
         first: dict[str, datetime] = {}
         binary: dict[str, datetime] = {}
         compiled: set[str] = set()
@@ -225,6 +216,59 @@ def forward_date(name: str, cutoff: datetime, index_urls: list[str]) -> tuple[st
     if release is None or release.binary_at is None:
         return None
     return release.binary_at.date().isoformat(), release.version
+
+
+def _pages(name: str, index_urls: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(the project page's URL, its PEP 691 JSON) from each index that has one."""
+    import httpx
+
+    for url in index_urls:
+        if not url.startswith(("http://", "https://")):
+            continue
+        page = f"{url.rstrip('/')}/{normalize(name)}/"
+        try:
+            response = httpx.get(page, timeout=30, follow_redirects=True,
+                                 headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+            data = response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("files"), list):
+            yield str(response.url), data
+
+
+def requires_of(name: str, version: str, index_urls: list[str]) -> list[str]:
+    """The distributions a release of ``name`` requires (no extras), read from one of its wheels."""
+    import io
+    import zipfile
+
+    import httpx
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+    for page, data in _pages(name, index_urls):
+        for file in data["files"]:
+            filename = str(file.get("filename", ""))
+            try:
+                if not filename.endswith(".whl") or str(parse_wheel_filename(filename)[1]) != version:
+                    continue
+                response = httpx.get(httpx.URL(page).join(str(file.get("url", ""))), timeout=120, follow_redirects=True)
+                with zipfile.ZipFile(io.BytesIO(response.content)) as wheel:
+                    metadata = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+                    text = wheel.read(metadata).decode(errors="replace")
+            except (InvalidWheelFilename, httpx.HTTPError, zipfile.BadZipFile, StopIteration, KeyError):
+                continue
+            found = []
+            for line in text.splitlines():
+                if not line.startswith("Requires-Dist:"):
+                    continue
+                try:
+                    requirement = Requirement(line.partition(":")[2].strip())
+                except InvalidRequirement:
+                    continue
+                if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                    found.append(normalize(requirement.name))
+            return list(dict.fromkeys(found))
+    return []
 
 
 def newest_release(name: str, index_urls: list[str]) -> str | None:
