@@ -150,15 +150,17 @@ DEVELOP = "python setup.py develop --no-deps"
 
 def _without_dependencies(candidate: Candidate, pinned: str, parent: tuple[str, str]) -> str:
     """The package that brings in one that does not build goes in with --no-deps; what it
-    requires is listed by name (the one that did not build too: by name it may take a release
-    that installs), so the date bound picks their versions instead of its pins."""
+    requires is listed by name, so the date bound picks their versions instead of its pins (the
+    one that did not build too, when it has a later release that installs)."""
+    failed = requirement_name(pinned)
     pinned_parent = f"{parent[0]}=={parent[1]}"
     candidate.requirements.replace(parent[0], None, f"{pinned} (needed by {pinned_parent}) does not build "
                                    f"on this Python: {pinned_parent} installed without its dependencies")
     candidate.no_deps.append(pinned_parent)
     listed = []
     for name in requires_of(*parent, candidate.index_urls):
-        if name not in TORCH_FAMILY and name not in candidate.declared():
+        if name not in TORCH_FAMILY and name not in candidate.declared() and (
+                name != failed or candidate.exempt.get(name) is not None):
             candidate.requirements.add(name)
             listed.append(name)
     if listed:
