@@ -375,3 +375,22 @@ def test_a_cuda_extension_is_not_built_against_a_cpu_torch(setting: Setting, cli
     impl = _impl(into, "cudaext")
     assert "steps" not in impl["env"]
     assert "CUDA extension in kernels: not built (the local torch wheel is a CPU build)" in impl["notes"]
+
+
+def test_a_distribution_added_later_moves_forward_to_its_first_wheel(setting: Setting, cli,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # fastlib 1.0 (the release of the commit's date) has a wheel for an old Python only; 2.0 has one for this one.
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "2020-06-01T00:00:00+00:00")
+    for version, uploaded, tag in (("1.0", "2019-01-01T00:00:00Z", "cp36-cp36m-manylinux1_x86_64"),
+                                   ("2.0", "2023-03-01T00:00:00Z", "cp311-cp311-manylinux_2_17_x86_64")):
+        wheel = write_wheel(setting.tmp / "built", "fastlib", version, "")
+        setting.index.add_file("fastlib", wheel.rename(wheel.with_name(f"fastlib-{version}-{tag}.whl")), uploaded)
+    setting.repos.create("latenet", {"latenet.py": _requires(0).replace("yacs", "fastlib")})
+    into = setting.tmp / "r.toml"
+    done = cli("--cache-dir", str(setting.tmp / "cache"), "new", setting.daemon.url("latenet"), "--into", str(into),
+               "--max-tries", "2")
+    assert done.code == 0, done.out + done.err
+    impl = _impl(into, "latenet")
+    assert "fastlib=2023-03-01" in impl["env"]["exclude_newer_exempt"]
+    assert ("fastlib added: the code requires the distribution fastlib at run time, which nothing declares; moved "
+            "forward to 2.0 (2023-03-01), its first release with a wheel for this Python") in impl["notes"]

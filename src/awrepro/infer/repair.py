@@ -154,18 +154,17 @@ def _without_dependencies(candidate: Candidate, pinned: str, parent: tuple[str, 
     one that did not build too, when it has a later release that installs)."""
     failed = requirement_name(pinned)
     pinned_parent = f"{parent[0]}=={parent[1]}"
-    candidate.requirements.replace(parent[0], None, f"{pinned} (needed by {pinned_parent}) does not build "
-                                   f"on this Python: {pinned_parent} installed without its dependencies")
+    candidate.requirements.lines = [ln for ln in candidate.requirements.lines if requirement_name(ln) != parent[0]]
     candidate.no_deps.append(pinned_parent)
-    listed = []
-    for name in requires_of(*parent, candidate.index_urls):
-        if name not in TORCH_FAMILY and name not in candidate.declared() and (
-                name != failed or candidate.exempt.get(name) is not None):
-            candidate.requirements.add(name)
-            listed.append(name)
-    if listed:
-        candidate.notes[-1] += f"; its requirements listed by name instead: {', '.join(listed)}"
-    return candidate.notes[-1]
+    listed = [name for name in requires_of(*parent, candidate.index_urls)
+              if name not in TORCH_FAMILY and name not in candidate.declared()
+              and (name != failed or candidate.exempt.get(name) is not None)]
+    note = _noted(candidate, f"{pinned} (needed by {pinned_parent}) does not build on this Python: {pinned_parent} "
+                             "installed without its dependencies"
+                             + (f"; its requirements listed by name instead: {', '.join(listed)}" if listed else ""))
+    for name in listed:
+        _add(candidate, name)
+    return note
 
 
 def _develop_instead(candidate: Candidate, command: str, output: str) -> str | None:
@@ -182,6 +181,21 @@ def _develop_instead(candidate: Candidate, command: str, output: str) -> str | N
     with_setuptools = f", with setuptools {version} (the commit's date's, installed without dependencies)" if version else ""
     return _noted(candidate, f"`{command}` fails inside setuptools ({last_error(output)}): `{DEVELOP}` builds the "
                              f"extensions in place instead{with_setuptools}")
+
+
+def _add(candidate: Candidate, name: str, note: str | None = None) -> str:
+    """Add a requirement; one whose release at the commit's date has no wheel for this Python
+    moves forward at once, as the first candidate's did (a build that would fail is one try less)."""
+    candidate.requirements.add(name)
+    moved = (forward_date(normalize(name), candidate.cutoff, candidate.index_urls)
+             if candidate.exclude_newer and candidate.cutoff and normalize(name) not in candidate.exempt else None)
+    if moved:
+        candidate.exempt[normalize(name)] = moved[0]
+        forward = f"moved forward to {moved[1]} ({moved[0]}), its first release with a wheel for this Python"
+        note = f"{note}; {forward}" if note else f"{name}: its release at the commit's date has no wheel; {forward}"
+    if note:
+        candidate.notes.append(note)
+    return note or ""
 
 
 def _constrained(line: str) -> bool:
@@ -220,16 +234,14 @@ def _repair_run(candidate: Candidate, output: str, checkout: Path, local: set[st
         top = match.group(1).split(".")[0]
         dist = distribution_for(top)
         if top not in local and dist and normalize(dist) not in candidate.declared():
-            candidate.requirements.add(dist, f"{dist} added: the code imports {top}, which nothing declares")
-            return candidate.notes[-1]
+            return _add(candidate, dist, f"{dist} added: the code imports {top}, which nothing declares")
         if "." in match.group(1) and dist and (note := _older_major(candidate, normalize(dist), match.group(1), output)):
             return note
     if (match := MISSING_DISTRIBUTION.search(output)):
         dist = normalize(match.group(1))
         if dist not in {normalize(name) for name in local} and dist not in candidate.declared():
-            candidate.requirements.add(dist, f"{dist} added: the code requires the distribution {dist} at run time, "
-                                             "which nothing declares")
-            return candidate.notes[-1]
+            return _add(candidate, dist, f"{dist} added: the code requires the distribution {dist} at run time, "
+                                         "which nothing declares")
     if UINT8_MASK.search(output) and (note := _patch_uint8(candidate, output, checkout)):
         return note
     if (note := _newer_for_this_python(candidate, output)):
