@@ -18,10 +18,12 @@ MiB = 1024 * 1024
 
 
 @contextmanager
-def small_disk(folder: Path, size: int) -> Iterator[Path]:
-    """``folder`` (made if needed) as a tmpfs of ``size`` bytes (rounded up to pages)."""
+def small_disk(folder: Path, size: int, *, inodes: int | None = None) -> Iterator[Path]:
+    """``folder`` (made if needed) as a tmpfs of ``size`` bytes (rounded up to pages) and, if given,
+    room for only ``inodes`` files and folders (itself included)."""
     folder.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder)],
+    options = f"size={size},mode=0755" + (f",nr_inodes={inodes}" if inodes else "")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
                           capture_output=True, text=True)
     if done.returncode != 0:
         if os.geteuid() == 0:

@@ -10,6 +10,8 @@ import os
 import tarfile
 from pathlib import Path
 
+import pytest
+
 from tests.gitfixtures import HttpServer, demo_registry, fetch_error, git_code, mirror_of, write_registry
 from tests.smalldisk import MiB, small_disk, used
 
@@ -102,3 +104,20 @@ def test_a_killed_fetchs_temporary_objects_go_at_the_next_fetch_of_its_repositor
 
     assert done.code == 0, done.out + done.err
     assert [p for p in leftovers if p.exists()] == []
+
+
+@pytest.mark.parametrize(("inodes", "status", "stage"), [(3, "fetch-error", "fetch"), (4, "setup-error", "setup")])
+def test_a_stage_log_that_cannot_be_made_ends_the_entry_as_that_stages_error(
+        cli, repos, git_daemon, cache_dir, tmp_path, inodes, status, stage):
+    pin = repos.create("demo", {"hello.py": "print('hi')\n"})
+    registry = write_registry(tmp_path / "reg", demo_registry(git_code(git_daemon.url("demo"), pin)))
+    report = tmp_path / "report.json"
+    # The logs folder holds its root, the run's folder, the entry's folder, then one log per stage.
+    with small_disk(cache_dir / "logs", MiB, inodes=inodes):
+        done = cli("--registry", str(registry), "--cache-dir", str(cache_dir), "check", "demo", "--json", str(report))
+
+        assert done.code == 1, done.out + done.err
+        (result,) = json.loads(report.read_text())["results"]
+        (run,) = (cache_dir / "logs").iterdir()
+        assert (result["status"], result["failed_stage"]) == (status, stage), result
+        assert result["note"] == f"no space left on device in {run / 'demo--main'}"
