@@ -276,7 +276,7 @@ def test_a_backslash_in_a_double_quoted_string_suggests_a_literal_string(ws: Wor
     assert "single-quoted literal string" in done.err and "expect = 'OK \\(1, 4\\)'" in done.err
 
 
-def run_in_terminal(argv: list[str], env: dict[str, str], deadline_s: float = 120) -> str:
+def run_in_terminal(argv: list[str], env: dict[str, str], deadline_s: float = 300) -> str:
     """Run ``argv`` with a real pseudo-terminal as stdin, stdout and stderr; return all it drew."""
     import os
     import pty
