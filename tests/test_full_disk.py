@@ -121,3 +121,41 @@ def test_a_stage_log_that_cannot_be_made_ends_the_entry_as_that_stages_error(
         (run,) = (cache_dir / "logs").iterdir()
         assert (result["status"], result["failed_stage"]) == (status, stage), result
         assert result["note"] == f"no space left on device in {run / 'demo--main'}"
+
+
+def test_a_full_mirror_folder_is_the_entrys_error_naming_it(cli, repos, git_daemon, cache_dir, tmp_path):
+    pin = repos.create("demo", {"hello.py": "print('hi')\n", "weights.bin": os.urandom(3 * MiB)})
+    registry = write_registry(tmp_path / "reg", demo_registry(git_code(git_daemon.url("demo"), pin)))
+    folder = tmp_path / "mirror"
+    with small_disk(folder, 1 * MiB):
+        done = cli("--registry", str(registry), "--cache-dir", str(cache_dir), "mirror", str(folder), "demo")
+
+        assert done.code == 1, done.out + done.err
+        assert "Traceback" not in done.err
+        (line,) = [line for line in done.err.splitlines() if "demo:" in line]
+        assert f"demo: no space left on device in {folder}" in line, done.err
+
+
+def test_fetch_dest_of_an_archive_on_a_full_disk_leaves_no_half_copy(cli, cache_dir, tmp_path):
+    www = tmp_path / "www"
+    www.mkdir()
+    noise = tmp_path / "noise.bin"
+    noise.write_bytes(os.urandom(3 * MiB))
+    with tarfile.open(www / "big.tar", "w") as tar:
+        tar.add(noise, "big/noise.bin")
+    sha = hashlib.sha256((www / "big.tar").read_bytes()).hexdigest()
+    server = HttpServer(www)
+    server.start()
+    try:
+        registry = write_registry(tmp_path / "reg", demo_registry(f'archive = "{server.url("big.tar")}"\nsha256 = "{sha}"'))
+        out = tmp_path / "out"
+        with small_disk(out, 1 * MiB):
+            done = cli("--registry", str(registry), "--cache-dir", str(cache_dir), "fetch", "demo",
+                       "--dest", str(out / "copy"))
+
+            assert done.code == 1, done.out + done.err
+            assert fetch_error(done.out).startswith(f"no space left on device in {out}"), done.out
+            assert list(out.iterdir()) == []  # neither DEST nor the copy made beside it
+            assert used(out) < MiB // 4
+    finally:
+        server.stop()

@@ -132,30 +132,39 @@ def working_copy(dest: Path, impl: Implementation, registry_root: Path, cache: C
     if isinstance(code, ArchiveCode):
         from awrepro import archives
 
-        checkout = archives.ensure(cache, impl, registry_root, options, log_path)
-        shutil.copytree(archives.content_root(checkout.tree), dest, symlinks=True, dirs_exist_ok=True)
-        return dest / impl.code.subdir if impl.code.subdir else dest
-    mirror = ensure_commit(cache, code, options, log_path)
+        unpacked = archives.content_root(archives.ensure(cache, impl, registry_root, options, log_path).tree)
+    else:
+        mirror = ensure_commit(cache, code, options, log_path)
+    # Made beside DEST and renamed into place: a copy that fails (a full disk) leaves DEST as it was.
     dest.parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".tmp-{dest.name}-"))
     try:
         work = temporary / "copy"
-        git.checked(["init", "-q", str(work)], what="git init")
-        partial = git.is_partial(mirror)
-        if partial:  # copy the cache's partial clone as one: blobs come from the cache on checkout
-            git.make_partial(work, str(mirror))
-        source = ["--filter=blob:none", "origin"] if partial else [str(mirror)]
-        git.checked(["fetch", "-q", "--depth", "1", *source, code.commit], what="copy from the cache", cwd=work,
-                    allow_file=True)
-        _set_sparse(work, code)
-        git.checked(["checkout", "-q", "-b", "awrepro-pin", code.commit], what="git checkout", cwd=work,
-                    allow_file=True)
-        check_sparse(work, code.sparse)
-        git.checked(["remote", "set-url" if partial else "add", "--", "origin", code.url], what="git remote", cwd=work)
-        apply_patches(work, read_patches(impl, registry_root), code, log_path, stage=False)
+        if isinstance(code, ArchiveCode):
+            shutil.copytree(unpacked, work, symlinks=True)
+        else:
+            _git_working_copy(work, mirror, impl, code, registry_root, log_path)
         if dest.exists():
             dest.rmdir()
         os.rename(work, dest)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
-    return dest
+    return dest / code.subdir if isinstance(code, ArchiveCode) and code.subdir else dest
+
+
+def _git_working_copy(work: Path, mirror: Path, impl: Implementation, code: GitCode, registry_root: Path,
+                      log_path: Path | None) -> None:
+    """A git checkout of the pin at ``work`` from the cache's ``mirror``, its origin the upstream."""
+    git.checked(["init", "-q", str(work)], what="git init")
+    partial = git.is_partial(mirror)
+    if partial:  # copy the cache's partial clone as one: blobs come from the cache on checkout
+        git.make_partial(work, str(mirror))
+    source = ["--filter=blob:none", "origin"] if partial else [str(mirror)]
+    git.checked(["fetch", "-q", "--depth", "1", *source, code.commit], what="copy from the cache", cwd=work,
+                allow_file=True)
+    _set_sparse(work, code)
+    git.checked(["checkout", "-q", "-b", "awrepro-pin", code.commit], what="git checkout", cwd=work,
+                allow_file=True)
+    check_sparse(work, code.sparse)
+    git.checked(["remote", "set-url" if partial else "add", "--", "origin", code.url], what="git remote", cwd=work)
+    apply_patches(work, read_patches(impl, registry_root), code, log_path, stage=False)

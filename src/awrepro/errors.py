@@ -16,6 +16,7 @@ naming the folder awrepro was writing.
 from __future__ import annotations
 
 import errno
+import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,7 +85,6 @@ def network_unreachable(url: str, detail: str, *, git: bool) -> FetchError:
 
 # The errors of a write that found no room, as the user should read them.
 _NO_ROOM = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
-_NO_ROOM_TEXT = {"no space left on device": _NO_ROOM[errno.ENOSPC], "disk quota exceeded": _NO_ROOM[errno.EDQUOT]}
 
 
 class OutOfSpace(Exception):
@@ -101,6 +101,9 @@ def disk_full(exc: BaseException) -> str | None:
     """Why a write failed, when the reason is a full disk or quota (None otherwise)."""
     if isinstance(exc, OutOfSpace):
         return exc.reason
+    if isinstance(exc, shutil.Error):  # copytree's: the errors of each file, as text only
+        found = disk_full_in(str(exc))
+        return found[0] if found else None
     return _NO_ROOM.get(exc.errno) if isinstance(exc, OSError) and exc.errno is not None else None
 
 
@@ -111,8 +114,8 @@ def disk_full_in(output: str) -> tuple[str, str] | None:
         lowered = line.lower()
         if lowered.lstrip().startswith("remote:"):
             continue
-        for phrase, reason in _NO_ROOM_TEXT.items():
-            if phrase in lowered:
+        for reason in _NO_ROOM.values():  # each reason is the phrase its tools print
+            if reason in lowered:
                 return reason, line.strip()[:300]
     return None
 

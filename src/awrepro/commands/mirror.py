@@ -17,7 +17,7 @@ from awrepro.model import ArchiveCode
 from awrepro.staging import MARKER
 from awrepro.cache import Cache
 from awrepro.constants import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from awrepro.errors import FetchError
+from awrepro.errors import FetchError, space_in
 from awrepro.registry import Entry, LoadedRegistry
 
 
@@ -38,7 +38,8 @@ def run(registry: LoadedRegistry, cache: Cache, entries: Sequence[Entry], folder
                 console.info(f"{entry.id}: not mirrored: {reason}")
             continue
         try:
-            where = _mirror_one(registry, cache, entry, folder, options)
+            with space_in(folder, FetchError):  # a full mirror folder is this entry's error, not a crash
+                where = _mirror_one(registry, cache, entry, folder, options)
         except FetchError as exc:
             failed += 1
             console.error(f"{entry.id}: {exc.message}")
