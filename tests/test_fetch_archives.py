@@ -363,3 +363,30 @@ def test_an_archive_of_too_many_members_is_refused(fetch, served, cache_dir):
         "were removed; if the archive really is that big, raise max_members in this entry's code table")
     assert raised.code == 0, raised.out + raised.err
     assert len(list(printed_path(raised.out).iterdir())) == 300
+
+
+@pytest.mark.parametrize("kind", ["encrypted", "unknown-compression"])
+def test_a_zip_member_zipfile_cannot_read_is_a_fetch_error(fetch, served, cache_dir, kind):
+    path = served.folder / f"{kind}.zip"
+    with zipfile.ZipFile(path, "w") as zipped:
+        zipped.writestr("proj/ok.py", "x\n")
+        member = zipfile.ZipInfo("proj/secret.py")
+        zipped.writestr(member, "y\n")
+    raw = bytearray(path.read_bytes())
+    for header in (b"PK\x03\x04", b"PK\x01\x02"):  # the member's local and central headers, as a hostile tool writes them
+        at = raw.rindex(header)
+        if kind == "encrypted":
+            flags = at + (6 if header == b"PK\x03\x04" else 8)
+            raw[flags] |= 0x01
+        else:
+            method = at + (8 if header == b"PK\x03\x04" else 10)
+            raw[method:method + 2] = (99).to_bytes(2, "little")
+    path.write_bytes(bytes(raw))
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+
+    result = fetch(demo_registry(archive_code(served.url(path.name), sha)), "demo")
+
+    assert result.code == 1, result.out + result.err
+    message = fetch_error(result.out)
+    assert message.startswith("cannot unpack ") and ": member 'proj/secret.py': " in message, message
+    assert trusted_archives(cache_dir) == [] and leftovers(cache_dir) == []

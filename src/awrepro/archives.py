@@ -140,10 +140,10 @@ def download(url: str, target: Path, max_bytes: int = MAX_BYTES) -> None:
 
 
 # What an archive may unpack to unless its entry raises it (code.max_unpacked_mib, code.max_members):
-# four times the download cap's worth of bytes (source compresses 3-5x; a code archive of more is
+# twice the download cap's worth of bytes (source compresses 3-5x; a code archive of more is
 # rare and says so in the registry), and twice the files of a Linux kernel tree. Either bound
 # still leaves a CI runner's disk usable when a bomb hits it.
-DEFAULT_MAX_UNPACKED_MIB = 4 * MAX_BYTES // 1024**2
+DEFAULT_MAX_UNPACKED_MIB = 2 * MAX_BYTES // 1024**2  # 4096: 4 GiB
 DEFAULT_MAX_MEMBERS = 200_000
 
 
@@ -251,5 +251,9 @@ def _unzip(archive: Path, dest: Path, budget: _Budget) -> None:
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            with zipped.open(info) as source:
+            try:
+                source = zipped.open(info)
+            except (NotImplementedError, RuntimeError) as exc:  # a compression zipfile lacks; an encrypted member
+                raise FetchError(f"cannot unpack {archive.name}: member {info.filename!r}: {exc}") from None
+            with source:
                 budget.write(source, target, 0o644)
