@@ -161,7 +161,7 @@ def _without_test_data(cache: Cache, code: GitCode, folders: tuple[str, ...]) ->
                          cwd=mirror, whole_output=True).split("\n")
     excluded: list[str] = []
     for path in sorted(p for p in listed if p.rsplit("/", 1)[-1] in TEST_DATA_FOLDERS):
-        if not any(path.startswith(f"{done}/") for done in excluded) and not code.subdir.startswith(f"{path}/"):
+        if not any(path.startswith(f"{done}/") for done in excluded) and code.subdir != path and not code.subdir.startswith(f"{path}/"):
             excluded.append(path)
     return (*folders, *(f"!{path}" for path in excluded))
 
