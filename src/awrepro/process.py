@@ -188,6 +188,9 @@ def _run(cmd: Sequence[str], cwd: Path | None, env: Mapping[str, str] | None, ti
             message = f"cannot run in {cwd}: no such folder" if missing_cwd else f"cannot run {_describe(cmd)}: {exc.strerror or exc}"
             output.keep((message + "\n").encode())
             return Completed(127, time.monotonic() - started, message)
+        except BaseException:
+            os.close(read_end)
+            raise
         finally:
             os.close(write_end)  # the child's copy is the only one now: its end is our EOF
         output.start(read_end)
