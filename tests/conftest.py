@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,12 @@ import pytest
 from awrepro.cli import main
 from tests.gitfixtures import GitDaemon, RepoFactory
 from tests.processes import pid_reports  # noqa: F401 (a fixture for every test)
+
+# A suite started as a background job of a script (`cmd &`, nohup) inherits SIGINT ignored, as
+# POSIX shells do, and so would every awrepro it starts: its Ctrl-C tests would send a signal
+# nobody hears. They test awrepro's Ctrl-C, so the suite's processes start with SIGINT's default.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 _GIT_ENV = {
     "GIT_AUTHOR_NAME": "awrepro tests",
