@@ -8,6 +8,8 @@ import hashlib
 import json
 import os
 import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,19 +35,26 @@ def test_a_git_fetch_that_fills_the_disk_keeps_gits_message_and_removes_its_obje
         assert used(cache_dir) < MiB // 2  # the half-written object is gone: the disk has room again
 
 
-def test_an_archive_download_into_a_full_cache_is_a_fetch_error_naming_the_folder(cli, cache_dir, tmp_path):
+@contextmanager
+def served_archive(tmp_path: Path, size: int) -> Iterator[Path]:
+    """A registry whose `demo` is a pinned tar of ``size`` random bytes, served over HTTP on 127.0.0.1."""
     www = tmp_path / "www"
     www.mkdir()
-    archive = www / "big.tar"
     noise = tmp_path / "noise.bin"
-    noise.write_bytes(os.urandom(4 * MiB))
-    with tarfile.open(archive, "w") as tar:
+    noise.write_bytes(os.urandom(size))
+    with tarfile.open(www / "big.tar", "w") as tar:
         tar.add(noise, "big/noise.bin")
-    sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+    sha = hashlib.sha256((www / "big.tar").read_bytes()).hexdigest()
     server = HttpServer(www)
     server.start()
     try:
-        registry = write_registry(tmp_path / "reg", demo_registry(f'archive = "{server.url("big.tar")}"\nsha256 = "{sha}"'))
+        yield write_registry(tmp_path / "reg", demo_registry(f'archive = "{server.url("big.tar")}"\nsha256 = "{sha}"'))
+    finally:
+        server.stop()
+
+
+def test_an_archive_download_into_a_full_cache_is_a_fetch_error_naming_the_folder(cli, cache_dir, tmp_path):
+    with served_archive(tmp_path, 4 * MiB) as registry:
         report = tmp_path / "report.json"
         with small_disk(cache_dir, 2 * MiB):
             done = cli("--registry", str(registry), "--cache-dir", str(cache_dir), "check", "demo",
@@ -56,8 +65,6 @@ def test_an_archive_download_into_a_full_cache_is_a_fetch_error_naming_the_folde
             assert (result["status"], result["failed_stage"]) == ("fetch-error", "fetch")
             assert result["note"] == f"no space left on device in {cache_dir / 'archives'}"
             assert [p.name for p in (cache_dir / "archives").iterdir() if p.is_dir()] == []
-    finally:
-        server.stop()
 
 
 def fill(folder: Path) -> None:
@@ -137,17 +144,7 @@ def test_a_full_mirror_folder_is_the_entrys_error_naming_it(cli, repos, git_daem
 
 
 def test_fetch_dest_of_an_archive_on_a_full_disk_leaves_no_half_copy(cli, cache_dir, tmp_path):
-    www = tmp_path / "www"
-    www.mkdir()
-    noise = tmp_path / "noise.bin"
-    noise.write_bytes(os.urandom(3 * MiB))
-    with tarfile.open(www / "big.tar", "w") as tar:
-        tar.add(noise, "big/noise.bin")
-    sha = hashlib.sha256((www / "big.tar").read_bytes()).hexdigest()
-    server = HttpServer(www)
-    server.start()
-    try:
-        registry = write_registry(tmp_path / "reg", demo_registry(f'archive = "{server.url("big.tar")}"\nsha256 = "{sha}"'))
+    with served_archive(tmp_path, 3 * MiB) as registry:
         out = tmp_path / "out"
         with small_disk(out, 1 * MiB):
             done = cli("--registry", str(registry), "--cache-dir", str(cache_dir), "fetch", "demo",
@@ -157,5 +154,3 @@ def test_fetch_dest_of_an_archive_on_a_full_disk_leaves_no_half_copy(cli, cache_
             assert fetch_error(done.out).startswith(f"no space left on device in {out}"), done.out
             assert list(out.iterdir()) == []  # neither DEST nor the copy made beside it
             assert used(out) < MiB // 4
-    finally:
-        server.stop()
